@@ -1,0 +1,42 @@
+/**
+ * The seam between the hook (HTTP, Okta envelope, response building) and whatever decides the
+ * claims (the rules engine). The hook asks the provider for the current engine on every call, so a
+ * hot reload swaps the engine atomically between requests.
+ */
+import type { Decision } from './decision';
+import type { JsonValue, TokenHookEvent } from './types';
+
+export type RuleResult = 'matched' | 'not_matched' | 'error';
+
+export interface RuleOutcome {
+  rule: string;
+  result: RuleResult;
+  /** Value of the `when` condition (true when absent); undefined when it failed. */
+  condition?: boolean;
+  /** Error message for `result: 'error'` (never contains request data). */
+  error?: string;
+  /** What the rule's `onError` did with an error: skip the rule or deny the token. */
+  onError?: 'skip' | 'deny';
+  durationMs?: number;
+}
+
+export interface Evaluation {
+  decision: Decision;
+  rules: RuleOutcome[];
+  /** Non-sensitive details the engine wants in `debugContext` (e.g. lookup timings). */
+  debug?: Record<string, JsonValue>;
+}
+
+export interface EvaluateOptions {
+  /** Aborted when the request deadline expires; engines must stop outstanding I/O. */
+  signal?: AbortSignal;
+}
+
+export interface ClaimsEngine {
+  /** Short content hash of the loaded configuration; shown in /readyz, metrics and debugContext. */
+  readonly version: string;
+  evaluate(event: TokenHookEvent, options?: EvaluateOptions): Promise<Evaluation>;
+}
+
+/** Returns the engine to use for this request (hot-reloadable). */
+export type EngineProvider = () => ClaimsEngine;
