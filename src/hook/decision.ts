@@ -33,6 +33,7 @@ export type SkipReason =
   | 'lifetime_out_of_range'
   | 'invalid_claim_name'
   | 'overridden'
+  | 'null_value'
   | 'response_too_large';
 
 export interface SkippedChange {
@@ -43,9 +44,13 @@ export interface SkippedChange {
 }
 
 /** An operation that made it into the response, with the rule that asked for it. */
+/** `claim` value used for lifetime changes in applied/skipped entries. */
+export const LIFETIME_TARGET = '/token/lifetime/expiration';
+
 export interface AppliedOperation {
   token: TokenKind;
-  op: 'add' | 'replace' | 'remove';
+  /** `lifetime` is Okta's `replace /token/lifetime/expiration`. */
+  op: 'add' | 'replace' | 'remove' | 'lifetime';
   claim: string;
   rule?: string;
 }

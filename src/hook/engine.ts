@@ -40,3 +40,9 @@ export interface ClaimsEngine {
 
 /** Returns the engine to use for this request (hot-reloadable). */
 export type EngineProvider = () => ClaimsEngine;
+
+/** The engine used when no rules file is configured: every call is answered with no change. */
+export const NO_RULES_ENGINE: ClaimsEngine = Object.freeze({
+  version: 'none',
+  evaluate: async (): Promise<Evaluation> => ({ decision: { changes: [], lifetimes: [] }, rules: [] }),
+});

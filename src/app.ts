@@ -1,0 +1,178 @@
+/**
+ * createApp(deps): the Koa application on the hook port. Builds, never listens, never reads the
+ * environment. Middleware order: error boundary -> router (probes unauthenticated; the hook route
+ * checks content type, then authenticates before reading the body, then parses, then evaluates).
+ */
+import Router from '@koa/router';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import Koa from 'koa';
+import bodyParser from 'koa-bodyparser';
+import type { Config } from './config';
+import type { EngineProvider } from './hook/engine';
+import { TokenHookService } from './hook/service';
+import type { AuthenticateFn } from './http/auth';
+import type { HealthState } from './http/health';
+import type { Logger } from './observability/logger';
+import type { HookOutcome, Metrics } from './observability/metrics';
+
+export const HOOK_PATH = '/hooks/token';
+
+export interface AppDeps {
+  config: Pick<Config, 'server' | 'logging'>;
+  logger: Logger;
+  metrics?: Metrics;
+  engine: EngineProvider;
+  authenticate: AuthenticateFn;
+  health: HealthState;
+}
+
+const tracer = trace.getTracer('okta-token-hook');
+
+interface HttpError extends Error {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  type?: string;
+}
+
+function jsonError(ctx: Koa.Context, status: number, error: string, message: string): void {
+  ctx.status = status;
+  ctx.body = { error, message };
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const { config, logger, metrics, health } = deps;
+  const service = new TokenHookService({
+    engine: deps.engine,
+    debugContext: config.server.debugContext,
+    deadlineMs: config.server.deadlineMs,
+  });
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+
+  // Error boundary: whatever happens below, the client gets a JSON error and the process lives on.
+  app.use(async (ctx, next) => {
+    // While shutting down, ask keep-alive clients to reconnect elsewhere after this response.
+    if (health.isShuttingDown) ctx.set('Connection', 'close');
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) jsonError(ctx, 404, 'not_found', 'No such endpoint');
+    } catch (err) {
+      const error = err as HttpError;
+      const status = error.status ?? error.statusCode ?? 500;
+      if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
+      else if (status === 415) jsonError(ctx, 415, 'unsupported_media_type', 'Content-Type must be application/json');
+      else if (status >= 400 && status < 500) jsonError(ctx, status, 'bad_request', error.expose ? cleanParserMessage(error) : 'Bad request');
+      else {
+        logger.error({ err: { type: error.name, message: error.message } }, 'unhandled error');
+        jsonError(ctx, 500, 'internal_error', 'Internal error');
+      }
+    }
+  });
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', (ctx) => {
+    const reason = health.notReadyReason();
+    ctx.status = reason ? 503 : 200;
+    ctx.body = reason ? { status: 'not_ready', reason } : { status: 'ready', rulesVersion: deps.engine().version };
+  });
+
+  const parseJson = bodyParser({
+    enableTypes: ['json'],
+    jsonLimit: `${config.server.bodyLimitBytes}b`,
+    strict: false,
+    onerror: (err: Error, ctx: Koa.Context) => {
+      const error = err as HttpError;
+      if (error.status === 413 || error.type === 'entity.too.large') ctx.throw(413);
+      ctx.throw(400, 'Request body is not valid JSON');
+    },
+  });
+
+  router.post(HOOK_PATH, async (ctx) => {
+    const started = process.hrtime.bigint();
+    metrics?.inFlight.inc();
+    const span = tracer.startSpan('okta.token_hook', { attributes: { 'okta.hook': 'token' } });
+    let outcome: HookOutcome = 'error';
+    const logFields: Record<string, unknown> = {};
+    try {
+      if (!ctx.is('application/json', '+json')) {
+        outcome = 'bad_request';
+        jsonError(ctx, 415, 'unsupported_media_type', 'Content-Type must be application/json');
+        return;
+      }
+      const auth = await deps.authenticate(ctx.request.headers);
+      metrics?.recordAuth(auth);
+      span.setAttribute('okta.auth.method', auth.method);
+      if (!auth.ok) {
+        outcome = 'unauthorized';
+        logFields.authFailure = auth.reason;
+        span.setAttribute('okta.auth.failure', auth.reason);
+        jsonError(ctx, 401, 'unauthorized', 'Unauthorized');
+        return;
+      }
+      try {
+        await parseJson(ctx, async () => undefined);
+      } catch (err) {
+        const status = (err as HttpError).status ?? 400;
+        outcome = 'bad_request';
+        if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
+        else jsonError(ctx, 400, 'bad_request', 'Request body is not valid JSON');
+        return;
+      }
+      const result = await service.handle(ctx.request.body);
+      outcome = result.outcome;
+      ctx.status = result.status;
+      ctx.body = result.body;
+      if (result.summary) {
+        Object.assign(logFields, result.summary);
+        setSummaryAttributes(span, result.summary);
+      }
+      if (result.version) logFields.rulesVersion = result.version;
+      if (result.reason) logFields.reason = result.reason;
+      if (result.status === 400) logFields.reason = (result.body as { message?: string }).message;
+      if (result.evaluation && result.build) {
+        const matched = result.evaluation.rules.filter((r) => r.result === 'matched').length;
+        const errors = result.evaluation.rules.filter((r) => r.result === 'error').length;
+        logFields.matchedRules = matched;
+        if (errors > 0) logFields.ruleErrors = errors;
+        logFields.operations = result.build.applied.length;
+        if (result.build.skipped.length > 0) logFields.skipped = result.build.skipped.length;
+        span.setAttribute('okta.rules.matched', matched);
+        span.setAttribute('okta.rules.errors', errors);
+        span.setAttribute('okta.patch.operations', result.build.applied.length);
+        span.setAttribute('okta.patch.skipped', result.build.skipped.length);
+        metrics?.recordEvaluation(result.evaluation.rules, result.build.applied, result.build.skipped);
+      }
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      span.setAttribute('okta.hook.outcome', outcome);
+      if (outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR });
+      const spanContext = span.spanContext();
+      const sampled = (spanContext.traceFlags & 1) === 1;
+      span.end();
+      metrics?.inFlight.dec();
+      metrics?.recordRequest(outcome, seconds, logFields.clientId as string | undefined, sampled ? spanContext.traceId : undefined);
+      if (config.logging.requests) {
+        const level = outcome === 'error' ? 'error' : outcome === 'unauthorized' || outcome === 'bad_request' ? 'warn' : 'info';
+        logger[level]({ ...logFields, outcome, status: ctx.status, durationMs: Math.round(seconds * 1e6) / 1e3 }, 'token hook call');
+      }
+    }
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  return app;
+}
+
+function setSummaryAttributes(span: Span, summary: { eventId?: string; clientId?: string; grantType?: string }): void {
+  if (summary.eventId) span.setAttribute('okta.event_id', summary.eventId);
+  if (summary.clientId) span.setAttribute('okta.client_id', summary.clientId);
+  if (summary.grantType) span.setAttribute('okta.grant_type', summary.grantType);
+}
+
+function cleanParserMessage(error: HttpError): string {
+  return error.message.length > 200 ? 'Bad request' : error.message;
+}

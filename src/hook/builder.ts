@@ -1,0 +1,210 @@
+/**
+ * Turns a `Decision` into the body Okta accepts. This is the single place that knows Okta's patch
+ * rules, because one bad operation makes Okta discard the *whole* response (contract §2.2, §2.6):
+ * - a command only for a token that is being minted (`data.identity` / `data.access` present);
+ * - `replace` for a claim already in that token, `add` otherwise; `remove` only when present;
+ * - never a reserved claim (per token type; `aud`/`sub` are modifiable in access tokens only);
+ * - lifetime only within 300..86400 seconds;
+ * - claim names JSON-Pointer escaped (`~` -> `~0`, `/` -> `~1`);
+ * - the serialized response stays under 256 KB.
+ * What cannot be emitted safely is reported as a `SkippedChange` with a closed-set reason.
+ */
+import { LIFETIME_TARGET, type AppliedOperation, type ClaimChange, type Decision, type LifetimeChange, type SkippedChange, type SkipReason } from './decision';
+import type { Evaluation } from './engine';
+import type { ClaimsMap, JsonValue, PatchCommand, PatchOperation, TokenHookEvent, TokenHookResponse, TokenKind } from './types';
+
+const BOTH = ['acr', 'auth_time', 'cid', 'cnf', 'exp', 'groups', 'iat', 'iss', 'jti', 'sid', 'token_type', 'ver'];
+const ID_ONLY = [
+  'active', 'aid', 'amr', 'app_id', 'app_type', 'at_hash', 'aud', 'c_hash', 'client_id',
+  'client_ip', 'client_req_id', 'client_type', 'client_user_agent',
+  'device_compliance', 'device_id', 'device_known', 'device_managed', 'device_name', 'device_trust',
+  'did', 'dst', 'group', 'hotk', 'idp', 'idp_iss', 'mac_key', 'may_act', 'nonce', 'oid',
+  'okta_emailVerified', 'okta_lastUpdated', 'orig', 'permissions', 'purpose',
+  'pwd_exp_days', 'pwd_exp_time', 'rid', 'role', 'scope', 'scopes', 'sub', 'term', 'user_ip',
+];
+const ACCESS_ONLY = ['as_uri', 'authorization_details', 'rpt', 'rsi', 'scp', 'uid', 'username'];
+
+/** Claims Okta refuses to let a hook add, replace or remove, per token (contract §2.3). */
+export const RESERVED_CLAIMS: Readonly<Record<TokenKind, ReadonlySet<string>>> = Object.freeze({
+  identity: new Set([...BOTH, ...ID_ONLY]),
+  access: new Set([...BOTH, ...ACCESS_ONLY]),
+});
+
+export function isReservedClaim(token: TokenKind, claim: string): boolean {
+  return RESERVED_CLAIMS[token].has(claim);
+}
+
+export const MIN_LIFETIME_SECONDS = 300;
+export const MAX_LIFETIME_SECONDS = 86400;
+/** Okta's cap is 256 KB; keep a margin for our own framing. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 - 1024;
+
+const COMMAND_TYPE: Record<TokenKind, PatchCommand['type']> = {
+  identity: 'com.okta.identity.patch',
+  access: 'com.okta.access.patch',
+};
+
+/** RFC 6901 escaping of one reference token. */
+export function escapeJsonPointer(segment: string): string {
+  if (segment.indexOf('~') === -1 && segment.indexOf('/') === -1) return segment;
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export type BuildOutcome = 'patched' | 'unchanged' | 'denied';
+
+export interface BuildOptions {
+  /** Add `debugContext` (rules version, matched rules, skipped changes) to the response. */
+  debugContext: boolean;
+  /** Engine version shown in debugContext. */
+  version?: string;
+  maxBytes?: number;
+  /** Extra non-sensitive debug entries (e.g. timings). */
+  debug?: Record<string, JsonValue>;
+}
+
+export interface BuildResult {
+  response: TokenHookResponse;
+  applied: AppliedOperation[];
+  skipped: SkippedChange[];
+  /** Size of `JSON.stringify(response)` in bytes. */
+  bytes: number;
+  outcome: BuildOutcome;
+}
+
+function mintedClaims(event: TokenHookEvent, token: TokenKind): ClaimsMap | undefined {
+  const minted = event.data[token];
+  if (!minted || typeof minted !== 'object') return undefined;
+  const claims = minted.claims;
+  return claims && typeof claims === 'object' && !Array.isArray(claims) ? claims : {};
+}
+
+const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
+
+interface PendingOp {
+  token: TokenKind;
+  op: PatchOperation;
+  applied: AppliedOperation;
+  bytes: number;
+}
+
+/** Keeps the last change per (token, claim); earlier ones are reported as `overridden`. */
+function lastChangePerClaim(changes: readonly ClaimChange[], skipped: SkippedChange[]): ClaimChange[] {
+  const lastIndex = new Map<string, number>();
+  changes.forEach((change, index) => lastIndex.set(`${change.token}\u0000${change.claim}`, index));
+  const kept: ClaimChange[] = [];
+  changes.forEach((change, index) => {
+    if (lastIndex.get(`${change.token}\u0000${change.claim}`) === index) kept.push(change);
+    else skipped.push(skipEntry(change.token, change.claim, 'overridden', change.rule));
+  });
+  return kept;
+}
+
+function lastLifetimePerToken(lifetimes: readonly LifetimeChange[], skipped: SkippedChange[]): LifetimeChange[] {
+  const byToken = new Map<TokenKind, LifetimeChange>();
+  for (const lifetime of lifetimes) {
+    const previous = byToken.get(lifetime.token);
+    if (previous) skipped.push(skipEntry(previous.token, LIFETIME_TARGET, 'overridden', previous.rule));
+    byToken.set(lifetime.token, lifetime);
+  }
+  return [...byToken.values()];
+}
+
+function withRule<T extends { rule?: string }>(entry: T, rule: string | undefined): T {
+  if (rule !== undefined) entry.rule = rule;
+  return entry;
+}
+
+function skipEntry(token: TokenKind, claim: string, reason: SkipReason, rule: string | undefined): SkippedChange {
+  return withRule<SkippedChange>({ token, claim, reason }, rule);
+}
+
+function planClaimChange(change: ClaimChange, claims: ClaimsMap): PendingOp {
+  const path = `/claims/${escapeJsonPointer(change.claim)}`;
+  let op: PatchOperation;
+  if (change.kind === 'remove') op = { op: 'remove', path };
+  else op = { op: hasOwn(claims, change.claim) ? 'replace' : 'add', path, value: change.value };
+  const applied = withRule<AppliedOperation>({ token: change.token, op: op.op, claim: change.claim }, change.rule);
+  return { token: change.token, op, applied, bytes: Buffer.byteLength(JSON.stringify(op)) + 1 };
+}
+
+function debugContextFor(evaluation: Evaluation, skipped: SkippedChange[], options: BuildOptions): Record<string, JsonValue> {
+  const matched = evaluation.rules.filter((r) => r.result === 'matched').map((r) => r.rule);
+  const errors = evaluation.rules.filter((r) => r.result === 'error').map((r) => r.rule);
+  const debug: Record<string, JsonValue> = { matchedRules: matched.slice(0, 50) };
+  if (options.version) debug.rulesVersion = options.version;
+  if (errors.length > 0) debug.ruleErrors = errors.slice(0, 50);
+  if (skipped.length > 0) {
+    debug.skipped = skipped.slice(0, 50).map((s) => `${s.token}:${s.claim}:${s.reason}`);
+  }
+  if (evaluation.debug) Object.assign(debug, evaluation.debug);
+  if (options.debug) Object.assign(debug, options.debug);
+  return debug;
+}
+
+/** Builds Okta's response for an evaluation. Pure: no I/O, no clock. */
+export function buildResponse(event: TokenHookEvent, evaluation: Evaluation, options: BuildOptions): BuildResult {
+  const decision: Decision = evaluation.decision;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const skipped: SkippedChange[] = [];
+
+  if (decision.deny) {
+    const response: TokenHookResponse = { error: { errorSummary: decision.deny.summary } };
+    if (options.debugContext) response.debugContext = debugContextFor(evaluation, skipped, options);
+    return finish(response, [], skipped, 'denied');
+  }
+
+  const pending: PendingOp[] = [];
+  for (const change of lastChangePerClaim(decision.changes, skipped)) {
+    const claims = mintedClaims(event, change.token);
+    const skip = (reason: SkipReason): void => {
+      skipped.push(skipEntry(change.token, change.claim, reason, change.rule));
+    };
+    if (!claims) skip('token_not_minted');
+    else if (change.claim.length === 0) skip('invalid_claim_name');
+    else if (isReservedClaim(change.token, change.claim)) skip('reserved_claim');
+    else if (change.kind === 'remove' && !hasOwn(claims, change.claim)) skip('claim_absent');
+    else if (change.kind === 'set' && (change.value === null || change.value === undefined)) skip('null_value');
+    else pending.push(planClaimChange(change, claims));
+  }
+  for (const lifetime of lastLifetimePerToken(decision.lifetimes, skipped)) {
+    const skip = (reason: SkipReason): void => {
+      skipped.push(skipEntry(lifetime.token, LIFETIME_TARGET, reason, lifetime.rule));
+    };
+    if (!mintedClaims(event, lifetime.token)) skip('token_not_minted');
+    else if (!Number.isInteger(lifetime.seconds) || lifetime.seconds < MIN_LIFETIME_SECONDS || lifetime.seconds > MAX_LIFETIME_SECONDS) {
+      skip('lifetime_out_of_range');
+    } else {
+      const op: PatchOperation = { op: 'replace', path: '/token/lifetime/expiration', value: lifetime.seconds };
+      const applied = withRule<AppliedOperation>({ token: lifetime.token, op: 'lifetime', claim: LIFETIME_TARGET }, lifetime.rule);
+      pending.push({ token: lifetime.token, op, applied, bytes: Buffer.byteLength(JSON.stringify(op)) + 1 });
+    }
+  }
+
+  // Fit the response under Okta's cap: keep operations in order while they fit, skip the rest.
+  const debugContext = options.debugContext ? debugContextFor(evaluation, skipped, options) : undefined;
+  let budget = maxBytes - 200 - (debugContext ? Buffer.byteLength(JSON.stringify(debugContext)) : 0);
+  const byToken: Record<TokenKind, PatchOperation[]> = { identity: [], access: [] };
+  const applied: AppliedOperation[] = [];
+  for (const item of pending) {
+    if (item.bytes > budget) {
+      skipped.push(skipEntry(item.token, item.applied.claim, 'response_too_large', item.applied.rule));
+      continue;
+    }
+    budget -= item.bytes;
+    byToken[item.token].push(item.op);
+    applied.push(item.applied);
+  }
+
+  const commands: PatchCommand[] = [];
+  for (const token of ['identity', 'access'] as const) {
+    if (byToken[token].length > 0) commands.push({ type: COMMAND_TYPE[token], value: byToken[token] });
+  }
+  const response: TokenHookResponse = { commands };
+  // Recomputed so that size-related skips are listed too.
+  if (debugContext) response.debugContext = debugContextFor(evaluation, skipped, options);
+  return finish(response, applied, skipped, commands.length > 0 ? 'patched' : 'unchanged');
+}
+
+function finish(response: TokenHookResponse, applied: AppliedOperation[], skipped: SkippedChange[], outcome: BuildOutcome): BuildResult {
+  return { response, applied, skipped, bytes: Buffer.byteLength(JSON.stringify(response)), outcome };
+}

@@ -1,0 +1,71 @@
+/**
+ * One token hook call, independent of HTTP: parse the envelope, evaluate the current claims engine
+ * within the request deadline, build Okta's response. The Koa route (app.ts) adds authentication,
+ * body parsing, metrics, logs and the span around it.
+ */
+import { buildResponse, type BuildResult } from './builder';
+import type { EngineProvider, Evaluation } from './engine';
+import { parseTokenHookEvent, summarizeEvent, type EventSummary } from './parse';
+import type { TokenHookResponse } from './types';
+
+export type ServiceOutcome = 'patched' | 'unchanged' | 'denied' | 'bad_request' | 'error';
+
+export interface TokenHookServiceOptions {
+  engine: EngineProvider;
+  debugContext: boolean;
+  /** Deadline given to the engine (AbortSignal); lookups are cancelled when it fires. */
+  deadlineMs: number;
+  /** Extra time after the deadline before the hook gives up on the engine altogether. */
+  graceMs?: number;
+}
+
+export interface TokenHookResult {
+  status: 200 | 400 | 500;
+  body: TokenHookResponse | { error: string; message: string };
+  outcome: ServiceOutcome;
+  summary?: EventSummary;
+  evaluation?: Evaluation;
+  build?: BuildResult;
+  version?: string;
+  /** Internal reason for `error` outcomes (safe to log; never request data). */
+  reason?: string;
+}
+
+class DeadlineExceeded extends Error {}
+
+export class TokenHookService {
+  private readonly graceMs: number;
+  constructor(private readonly options: TokenHookServiceOptions) {
+    this.graceMs = options.graceMs ?? 100;
+  }
+
+  async handle(body: unknown): Promise<TokenHookResult> {
+    const parsed = parseTokenHookEvent(body);
+    if (!parsed.ok) {
+      return { status: 400, body: { error: 'bad_request', message: parsed.message }, outcome: 'bad_request' };
+    }
+    const event = parsed.event;
+    const summary = summarizeEvent(event);
+    const engine = this.options.engine();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DeadlineExceeded('request deadline exceeded')), this.options.deadlineMs);
+    let hardStop: NodeJS.Timeout | undefined;
+    try {
+      const evaluation = await Promise.race([
+        engine.evaluate(event, { signal: controller.signal }),
+        new Promise<never>((_, reject) => {
+          hardStop = setTimeout(() => reject(new DeadlineExceeded('engine did not answer within the deadline')), this.options.deadlineMs + this.graceMs);
+        }),
+      ]);
+      const build = buildResponse(event, evaluation, { debugContext: this.options.debugContext, version: engine.version });
+      return { status: 200, body: build.response, outcome: build.outcome, summary, evaluation, build, version: engine.version };
+    } catch (err) {
+      // Okta fails open on a non-200 (token issued unchanged) and records the failure in its System Log.
+      const reason = err instanceof DeadlineExceeded ? 'deadline_exceeded' : 'engine_failure';
+      return { status: 500, body: { error: 'internal_error', message: 'The hook could not evaluate its rules' }, outcome: 'error', summary, reason, version: engine.version };
+    } finally {
+      clearTimeout(timer);
+      if (hardStop) clearTimeout(hardStop);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/** Picks the authenticator(s) for the configured AUTH_MODE. */
+import type { Authenticator, AuthResult, RequestHeaders } from './auth-types';
+import { headerValue, type HeaderAuthenticator } from './header-auth';
+
+export type AuthenticateFn = (headers: RequestHeaders) => Promise<AuthResult>;
+
+const BEARER_JWT = /^Bearer\s+[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
+
+export interface AuthenticatorSet {
+  mode: 'header' | 'oauth2' | 'either';
+  header?: HeaderAuthenticator;
+  oauth?: Authenticator;
+}
+
+export function composeAuthenticators({ mode, header, oauth }: AuthenticatorSet): AuthenticateFn {
+  if (mode === 'header') {
+    if (!header) throw new Error('AUTH_MODE=header needs a header secret');
+    return (headers) => Promise.resolve(header.check(headers));
+  }
+  if (mode === 'oauth2') {
+    if (!oauth) throw new Error('AUTH_MODE=oauth2 needs OAuth settings');
+    return (headers) => oauth.authenticate(headers);
+  }
+  if (!header || !oauth) throw new Error('AUTH_MODE=either needs both a header secret and OAuth settings');
+  // Migration mode: a matching header secret wins; otherwise a Bearer JWT is verified as OAuth.
+  return async (headers) => {
+    const byHeader = header.check(headers);
+    if (byHeader.ok) return byHeader;
+    const authorization = headerValue(headers, 'authorization');
+    if (authorization !== undefined && BEARER_JWT.test(authorization)) return oauth.authenticate(headers);
+    return byHeader;
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Entry point: the only module that touches `process` (env, signals, exit). Tracing is loaded
+ * before this file by the runtime (`node --require ./dist/instrumentation.js dist/main.js`).
+ */
+import { randomBytes } from 'node:crypto';
+import { createApp } from './app';
+import { ConfigError, loadConfig, type Config } from './config';
+import { NO_RULES_ENGINE, type EngineProvider } from './hook/engine';
+import { composeAuthenticators } from './http/auth';
+import { HeaderAuthenticator, SecretStore } from './http/header-auth';
+import { HealthState } from './http/health';
+import { createLogger, type Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
+import { createMetricsServer } from './observability/metrics-server';
+import { startService } from './server';
+import { VERSION } from './version';
+
+const TELEMETRY = Symbol.for('okta-token-hook.telemetry');
+
+async function buildSecretStore(config: Readonly<Config>, logger: Logger, metrics: Metrics | undefined): Promise<SecretStore> {
+  const { auth, env } = config;
+  if (auth.secretFile) {
+    const store = await SecretStore.fromFile(auth.secretFile, {
+      onReload: (result) => {
+        if (result.ok) {
+          logger.info({ secrets: result.count }, 'header secrets reloaded');
+          metrics?.secretsLoaded.set(result.count);
+        } else logger.error({ error: result.error }, 'header secret reload failed; previous secrets stay valid');
+      },
+    });
+    metrics?.secretsLoaded.set(store.size);
+    return store;
+  }
+  if (auth.secret) {
+    if (env === 'production') logger.warn('HOOK_SECRET is set in production; prefer HOOK_SECRET_FILE (a mounted Secret)');
+    metrics?.secretsLoaded.set(1);
+    return SecretStore.fromValues([auth.secret]);
+  }
+  if (env === 'production') {
+    throw new ConfigError('No hook secret configured: set HOOK_SECRET_FILE (or AUTH_MODE=oauth2 with OAUTH_* settings). NODE_ENV=production never generates one.');
+  }
+  const generated = randomBytes(24).toString('base64url');
+  // Printed once, on purpose, so a developer can call the local hook; never in production.
+  process.stderr.write(`\nNo hook secret configured (development): generated one for this run.\n  ${config.auth.header}: ${generated}\n\n`);
+  metrics?.secretsLoaded.set(1);
+  return SecretStore.fromValues([generated]);
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger({ level: config.logging.level, base: { service: 'okta-token-hook', version: VERSION } });
+  const metrics = config.metrics.enabled
+    ? new Metrics({ version: VERSION, defaultMetrics: true, clientIdLabel: config.metrics.clientIdLabel, clientIdLimit: config.metrics.clientIdLimit })
+    : undefined;
+  const health = new HealthState();
+  const cleanups: Array<() => Promise<void> | void> = [];
+
+  const secretStore = config.auth.mode === 'oauth2' ? undefined : await buildSecretStore(config, logger, metrics);
+  if (secretStore) cleanups.push(() => secretStore.close());
+  const authenticate = composeAuthenticators({
+    mode: config.auth.mode,
+    header: secretStore ? new HeaderAuthenticator(config.auth.header, secretStore) : undefined,
+  });
+
+  const engine: EngineProvider = () => NO_RULES_ENGINE;
+
+  const app = createApp({ config, logger, metrics, engine, authenticate, health });
+  const telemetry = (globalThis as Record<symbol, { shutdown?: () => Promise<void> } | undefined>)[TELEMETRY];
+  if (telemetry?.shutdown) cleanups.push(() => telemetry.shutdown?.());
+  const service = await startService({
+    config,
+    app,
+    health,
+    logger,
+    metricsServer: metrics ? createMetricsServer(metrics.registry) : undefined,
+    cleanups,
+  });
+  logger.info(
+    { port: service.hookPort, metricsPort: service.metricsPort, authMode: config.auth.mode, rulesVersion: engine().version, env: config.env },
+    'okta-token-hook ready',
+  );
+
+  const stop = (signal: NodeJS.Signals): void => {
+    service
+      .shutdown(signal)
+      .then(() => logger.flush(() => process.exit(0)))
+      .catch((err: Error) => {
+        logger.error({ err: { message: err.message } }, 'shutdown failed');
+        logger.flush(() => process.exit(1));
+      });
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: Error) => {
+  const message = err instanceof ConfigError ? err.message : `Startup failed: ${err.message}`;
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,203 @@
+/**
+ * Prometheus metrics on a private Registry (one per app, so tests can build many apps).
+ * Every label is bounded: outcomes, reasons and token kinds are closed sets, rule and lookup names
+ * come from configuration, client ids only when explicitly enabled and capped.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, openMetricsContentType, type RegistryContentType } from 'prom-client';
+import type { AuthFailureReason, AuthMethod } from '../http/auth-types';
+import type { AppliedOperation, SkippedChange } from '../hook/decision';
+import type { RuleOutcome } from '../hook/engine';
+
+export type HookOutcome = 'patched' | 'unchanged' | 'denied' | 'unauthorized' | 'bad_request' | 'error';
+export const HOOK_OUTCOMES: readonly HookOutcome[] = ['patched', 'unchanged', 'denied', 'unauthorized', 'bad_request', 'error'];
+
+/** 0.5 ms .. 5 s, dense below 50 ms, with Okta's 3 s budget as an edge. */
+export const DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2, 3, 5,
+];
+
+export interface MetricsOptions {
+  version: string;
+  /** Collect Node default metrics (event loop lag, heap, GC). Off in most unit tests. */
+  defaultMetrics?: boolean;
+  clientIdLabel?: boolean;
+  clientIdLimit?: number;
+}
+
+function openMetricsRegistry(): Registry {
+  const registry = new Registry() as unknown as Registry<RegistryContentType>;
+  registry.setContentType(openMetricsContentType);
+  return registry as unknown as Registry;
+}
+
+export class Metrics {
+  /** OpenMetrics-typed so histograms may carry exemplars; the metrics server picks the format per scrape. */
+  readonly registry: Registry = openMetricsRegistry();
+  private readonly clientIds = new Set<string>();
+  private readonly clientIdLabel: boolean;
+  private readonly clientIdLimit: number;
+
+  readonly requests: Counter<string>;
+  readonly requestDuration: Histogram<'hook' | 'outcome'>;
+  readonly inFlight: Gauge;
+  readonly authFailures: Counter<'method' | 'reason'>;
+  readonly authSuccess: Counter<'method' | 'credential'>;
+  readonly ruleEvaluations: Counter<'rule' | 'result'>;
+  readonly claimOperations: Counter<'token' | 'op'>;
+  readonly skippedChanges: Counter<'token' | 'reason'>;
+  readonly rulesReloads: Counter<'result'>;
+  readonly rulesInfo: Gauge<'version'>;
+  readonly rulesLoaded: Gauge;
+  readonly rulesLastReload: Gauge<'result'>;
+  readonly secretsLoaded: Gauge;
+  readonly lookupDuration: Histogram<'lookup' | 'result'>;
+  readonly lookupCache: Counter<'lookup' | 'result'>;
+  readonly lookupCircuitState: Gauge<'lookup'>;
+
+  constructor(options: MetricsOptions) {
+    this.clientIdLabel = options.clientIdLabel ?? false;
+    this.clientIdLimit = options.clientIdLimit ?? 50;
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'okta_hook_requests_total',
+      help: 'Hook calls answered, by hook and outcome (patched, unchanged, denied, unauthorized, bad_request, error).',
+      labelNames: this.clientIdLabel ? ['hook', 'outcome', 'client_id'] : ['hook', 'outcome'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'okta_hook_request_duration_seconds',
+      help: 'Time to answer a hook call, from request received to response written, by outcome.',
+      labelNames: ['hook', 'outcome'],
+      buckets: DURATION_BUCKETS,
+      enableExemplars: true,
+      registers,
+    });
+    this.inFlight = new Gauge({ name: 'okta_hook_in_flight_requests', help: 'Hook calls being processed.', registers });
+    this.authFailures = new Counter({
+      name: 'okta_hook_auth_failures_total',
+      help: 'Rejected hook calls by authentication method and reason (the presented value is never recorded).',
+      labelNames: ['method', 'reason'],
+      registers,
+    });
+    this.authSuccess = new Counter({
+      name: 'okta_hook_auth_success_total',
+      help: 'Authenticated hook calls by method and credential slot (header secret line number, or oauth2); shows when an old secret is unused.',
+      labelNames: ['method', 'credential'],
+      registers,
+    });
+    this.ruleEvaluations = new Counter({
+      name: 'okta_hook_rule_evaluations_total',
+      help: 'Rule evaluations by rule name and result (matched, not_matched, error).',
+      labelNames: ['rule', 'result'],
+      registers,
+    });
+    this.claimOperations = new Counter({
+      name: 'okta_hook_claim_operations_total',
+      help: 'Patch operations sent to Okta by token (identity, access) and op (add, replace, remove, lifetime).',
+      labelNames: ['token', 'op'],
+      registers,
+    });
+    this.skippedChanges = new Counter({
+      name: 'okta_hook_skipped_changes_total',
+      help: 'Changes asked for by rules but left out of the response, by token and reason.',
+      labelNames: ['token', 'reason'],
+      registers,
+    });
+    this.rulesReloads = new Counter({
+      name: 'okta_hook_rules_reloads_total',
+      help: 'Rules file (re)loads by result (success, failure).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.rulesInfo = new Gauge({
+      name: 'okta_hook_rules_info',
+      help: 'Always 1; the version label is the content hash of the rules being served.',
+      labelNames: ['version'],
+      registers,
+    });
+    this.rulesLoaded = new Gauge({ name: 'okta_hook_rules_loaded', help: 'Number of rules being served.', registers });
+    this.rulesLastReload = new Gauge({
+      name: 'okta_hook_rules_last_reload_timestamp_seconds',
+      help: 'Unix time of the last rules (re)load attempt, by result.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.secretsLoaded = new Gauge({
+      name: 'okta_hook_secrets_loaded',
+      help: 'Number of header secrets currently accepted (2 during a rotation).',
+      registers,
+    });
+    this.lookupDuration = new Histogram({
+      name: 'okta_hook_lookup_duration_seconds',
+      help: 'Upstream lookup calls by lookup and result (success, error, timeout, circuit_open, rejected).',
+      labelNames: ['lookup', 'result'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.lookupCache = new Counter({
+      name: 'okta_hook_lookup_cache_total',
+      help: 'Lookup cache results by lookup (hit, miss, stale, negative_hit, coalesced).',
+      labelNames: ['lookup', 'result'],
+      registers,
+    });
+    this.lookupCircuitState = new Gauge({
+      name: 'okta_hook_lookup_circuit_state',
+      help: 'Circuit breaker state per lookup: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['lookup'],
+      registers,
+    });
+    const buildInfo = new Gauge({
+      name: 'okta_hook_build_info',
+      help: 'Always 1; labels carry the service and Node.js versions.',
+      labelNames: ['version', 'node_version'],
+      registers,
+    });
+    buildInfo.set({ version: options.version, node_version: process.versions.node }, 1);
+    for (const outcome of HOOK_OUTCOMES) {
+      // Pre-create the series so rates start at 0 instead of appearing on the first event.
+      if (!this.clientIdLabel) this.requests.inc({ hook: 'token', outcome }, 0);
+    }
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Client id label value: the id itself for the first N distinct ids, then `other`. */
+  private clientLabel(clientId: string | undefined): string {
+    if (!clientId) return 'unknown';
+    if (this.clientIds.has(clientId)) return clientId;
+    if (this.clientIds.size < this.clientIdLimit) {
+      this.clientIds.add(clientId);
+      return clientId;
+    }
+    return 'other';
+  }
+
+  recordRequest(outcome: HookOutcome, seconds: number, clientId?: string, traceId?: string): void {
+    const labels: Record<string, string> = { hook: 'token', outcome };
+    if (this.clientIdLabel) this.requests.inc({ ...labels, client_id: this.clientLabel(clientId) });
+    else this.requests.inc(labels);
+    // With exemplars enabled prom-client only takes the object form; an empty label set records none.
+    const exemplarLabels = (traceId ? { trace_id: traceId } : {}) as unknown as Record<'hook' | 'outcome', string>;
+    this.requestDuration.observe({ labels: { hook: 'token', outcome }, value: seconds, exemplarLabels });
+  }
+
+  recordAuth(result: { ok: true; method: AuthMethod; credential: string } | { ok: false; method: AuthMethod; reason: AuthFailureReason }): void {
+    if (result.ok) this.authSuccess.inc({ method: result.method, credential: result.credential });
+    else this.authFailures.inc({ method: result.method, reason: result.reason });
+  }
+
+  recordEvaluation(rules: readonly RuleOutcome[], applied: readonly AppliedOperation[], skipped: readonly SkippedChange[]): void {
+    for (const rule of rules) this.ruleEvaluations.inc({ rule: rule.rule, result: rule.result });
+    for (const op of applied) this.claimOperations.inc({ token: op.token, op: op.op });
+    for (const skip of skipped) this.skippedChanges.inc({ token: skip.token, reason: skip.reason });
+  }
+
+  recordRulesReload(result: 'success' | 'failure', nowSeconds: number, loaded?: { version: string; rules: number }): void {
+    this.rulesReloads.inc({ result });
+    this.rulesLastReload.set({ result }, nowSeconds);
+    if (loaded) {
+      this.rulesInfo.reset();
+      this.rulesInfo.set({ version: loaded.version }, 1);
+      this.rulesLoaded.set(loaded.rules);
+    }
+  }
+}

@@ -1,0 +1,2 @@
+/** The package version (dist/ and package.json ship together in the image). */
+export const VERSION: string = (require('../package.json') as { version: string }).version;
