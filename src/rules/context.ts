@@ -1,0 +1,143 @@
+/**
+ * The CEL variables of one hook call, built lazily: each variable is derived from the payload and
+ * converted to CEL values the first time a rule reads it, then reused by every other rule of the
+ * same request. A rule set that never reads `event` never pays for converting the whole payload.
+ */
+import { deriveGrantType } from '../hook/parse';
+import type { TokenHookEvent } from '../hook/types';
+import { toCel } from './cel';
+
+const EMPTY_LIST: readonly string[] = Object.freeze([]);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function objectOrEmpty(value: unknown): unknown {
+  return isObject(value) ? toCel(value) : Object.create(null);
+}
+
+function objectOrNull(value: unknown): unknown {
+  return isObject(value) ? toCel(value) : null;
+}
+
+function queryParams(url: unknown): Record<string, string> {
+  const params = Object.create(null) as Record<string, string>;
+  if (typeof url !== 'string') return params;
+  const queryStart = url.indexOf('?');
+  if (queryStart === -1) return params;
+  const hashStart = url.indexOf('#', queryStart);
+  const query = url.slice(queryStart + 1, hashStart === -1 ? undefined : hashStart);
+  for (const [key, value] of new URLSearchParams(query)) {
+    if (!(key in params)) params[key] = value;
+  }
+  return params;
+}
+
+function splitScopes(scope: unknown): readonly string[] {
+  if (typeof scope !== 'string') return EMPTY_LIST;
+  return scope.split(/\s+/).filter((s) => s.length > 0);
+}
+
+function tokenClaims(token: unknown): unknown {
+  if (!isObject(token)) return null;
+  return isObject(token.claims) ? toCel(token.claims) : Object.create(null);
+}
+
+/**
+ * Passed directly to cel-js as the evaluation context (it reads variables with `context[name]`,
+ * so getters are enough). One instance per request; never shared between requests.
+ */
+export class RequestContext {
+  readonly #event: TokenHookEvent;
+  readonly #cache = new Map<string, unknown>();
+  /** Extension point: values of variables that are not derived from the payload (e.g. `lookup`). */
+  readonly #extra: Record<string, unknown>;
+
+  constructor(event: TokenHookEvent, extra: Record<string, unknown> = {}) {
+    this.#event = event;
+    this.#extra = extra;
+  }
+
+  #memo(name: string, build: () => unknown): unknown {
+    if (this.#cache.has(name)) return this.#cache.get(name);
+    const value = build();
+    this.#cache.set(name, value);
+    return value;
+  }
+
+  get #ctx() {
+    return this.#event.data.context;
+  }
+
+  get event(): unknown {
+    return this.#memo('event', () => toCel(this.#event));
+  }
+
+  get request(): unknown {
+    return this.#memo('request', () => objectOrEmpty(this.#ctx?.request));
+  }
+
+  get params(): unknown {
+    return this.#memo('params', () => queryParams(this.#ctx?.request?.url?.value));
+  }
+
+  get protocol(): unknown {
+    return this.#memo('protocol', () => objectOrEmpty(this.#ctx?.protocol?.request));
+  }
+
+  get client(): unknown {
+    return this.#memo('client', () => {
+      const protocol = this.#ctx?.protocol;
+      const client = objectOrEmpty(protocol?.client) as Record<string, unknown>;
+      const requestClientId = protocol?.request?.client_id;
+      if (client.id === undefined && typeof requestClientId === 'string') client.id = requestClientId;
+      return client;
+    });
+  }
+
+  get issuer(): unknown {
+    const uri = this.#ctx?.protocol?.issuer?.uri;
+    return typeof uri === 'string' ? uri : '';
+  }
+
+  get grantType(): unknown {
+    return this.#memo('grantType', () => deriveGrantType(this.#event) ?? '');
+  }
+
+  get scopes(): unknown {
+    return this.#memo('scopes', () => {
+      const scopes = this.#event.data.access?.scopes;
+      return isObject(scopes) ? Object.keys(scopes) : EMPTY_LIST;
+    });
+  }
+
+  get requestedScopes(): unknown {
+    return this.#memo('requestedScopes', () => splitScopes(this.#ctx?.protocol?.request?.scope));
+  }
+
+  get user(): unknown {
+    return this.#memo('user', () => objectOrNull(this.#ctx?.user));
+  }
+
+  get session(): unknown {
+    return this.#memo('session', () => objectOrNull(this.#ctx?.session));
+  }
+
+  get identity(): unknown {
+    return this.#memo('identity', () => tokenClaims(this.#event.data.identity));
+  }
+
+  get access(): unknown {
+    return this.#memo('access', () => tokenClaims(this.#event.data.access));
+  }
+
+  get policy(): unknown {
+    return this.#memo('policy', () => objectOrEmpty(this.#ctx?.policy));
+  }
+
+  /** Variables supplied by extensions; `undefined` makes cel-js report an unknown variable. */
+  get lookup(): unknown {
+    return this.#extra.lookup;
+  }
+}

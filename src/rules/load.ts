@@ -1,0 +1,428 @@
+/**
+ * Rules file loading and strict validation. Everything that can be checked before a login depends
+ * on it is checked here: YAML/JSON syntax, unknown keys, names, CEL syntax and types, reserved
+ * claims per token, lifetime range, `value` xor `expr`. All problems are collected, each naming the
+ * file, the rule and the field:
+ *   rules.yaml: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token (line 7)
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Environment } from '@marcbachmann/cel-js';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS, RESERVED_CLAIMS } from '../hook/builder';
+import type { JsonValue, TokenKind } from '../hook/types';
+import { compileExpression, createRulesEnvironment, type CompiledExpression } from './cel';
+import {
+  FILE_TOKEN_NAMES,
+  RulesFileError,
+  TOKEN_LABEL,
+  type ClaimSpec,
+  type CompiledRule,
+  type FileTokenName,
+  type OnError,
+  type RemoveSpec,
+  type RuleSet,
+} from './types';
+
+export const MAX_RULES_FILE_BYTES = 1024 * 1024;
+export const RULE_NAME_PATTERN = /^[a-z0-9-]+$/;
+const MAX_RULE_NAME_LENGTH = 63;
+const MAX_CLAIM_NAME_LENGTH = 256;
+const MAX_DENY_SUMMARY_LENGTH = 500;
+
+const TOP_LEVEL_KEYS = ['rules'];
+const RULE_KEYS = ['name', 'description', 'when', 'claims', 'remove', 'lifetime', 'onError', 'deny'];
+const CLAIM_KEYS = ['name', 'value', 'expr', 'tokens'];
+const REMOVE_KEYS = ['name', 'tokens'];
+const LIFETIME_KEYS: FileTokenName[] = ['id', 'access'];
+const ALL_TOKENS: readonly TokenKind[] = ['identity', 'access'];
+
+/** Short content hash used as the rules version (readyz, metrics, debugContext). */
+export function rulesVersion(content: string | Buffer): string {
+  return createHash('sha256').update(content).digest('hex').slice(0, 12);
+}
+
+type Path = (string | number)[];
+
+interface Problem {
+  path: Path;
+  message: string;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** `claims[0].name` from `['claims', 0, 'name']`. */
+function fieldPath(path: Path): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part;
+  return out;
+}
+
+/** Checks that a YAML value is plain JSON (no dates, binary, non-finite or unsafe numbers). */
+function jsonProblem(value: unknown, depth = 0): string | undefined {
+  if (depth > 32) return 'is nested deeper than 32 levels';
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return 'is not a finite number';
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) return 'is an integer outside the JSON-safe range';
+    return undefined;
+  }
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const problem = jsonProblem(item, depth + 1);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  if (isPlainObject(value)) {
+    for (const item of Object.values(value)) {
+      const problem = jsonProblem(item, depth + 1);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  return 'is not a JSON value';
+}
+
+/** Static values are shared by every request: freeze them so nothing can alter a loaded rule set. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+class RuleValidator {
+  readonly problems: Problem[] = [];
+
+  constructor(private readonly env: Environment) {}
+
+  add(path: Path, message: string): void {
+    this.problems.push({ path, message });
+  }
+
+  unknownKeys(value: Record<string, unknown>, allowed: readonly string[], path: Path): void {
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.add([...path, key], `unknown key (allowed: ${allowed.join(', ')})`);
+    }
+  }
+
+  string(value: unknown, path: Path, what = 'a string'): value is string {
+    if (typeof value === 'string' && value.length > 0) return true;
+    this.add(path, value === undefined ? 'is required' : `must be ${what}, got ${describe(value)}`);
+    return false;
+  }
+
+  tokens(value: unknown, path: Path): TokenKind[] | undefined {
+    if (value === undefined) return [...ALL_TOKENS];
+    if (!Array.isArray(value) || value.length === 0) {
+      this.add(path, `must be a non-empty list of token names (id, access), got ${describe(value)}`);
+      return undefined;
+    }
+    const tokens: TokenKind[] = [];
+    let ok = true;
+    value.forEach((item, i) => {
+      if (typeof item !== 'string' || !(item in FILE_TOKEN_NAMES)) {
+        this.add([...path, i], `must be "id" or "access", got ${describe(item)}`);
+        ok = false;
+        return;
+      }
+      const kind = FILE_TOKEN_NAMES[item as FileTokenName];
+      if (tokens.includes(kind)) {
+        this.add([...path, i], `"${item}" is listed twice`);
+        ok = false;
+      }
+      tokens.push(kind);
+    });
+    return ok ? tokens : undefined;
+  }
+
+  claimName(value: unknown, path: Path): value is string {
+    if (!this.string(value, path, 'a non-empty string')) return false;
+    if (value.length > MAX_CLAIM_NAME_LENGTH) {
+      this.add(path, `is longer than ${MAX_CLAIM_NAME_LENGTH} characters`);
+      return false;
+    }
+    if (value.trim() !== value) {
+      this.add(path, `"${value}" has leading or trailing white space`);
+      return false;
+    }
+    return true;
+  }
+
+  reserved(name: string, tokens: readonly TokenKind[], path: Path, explicitTokens: boolean): void {
+    for (const token of tokens) {
+      if (!RESERVED_CLAIMS[token].has(name)) continue;
+      const other = ALL_TOKENS.find((t) => t !== token && !RESERVED_CLAIMS[t].has(name));
+      const hint = !explicitTokens && other ? ` (use tokens: [${TOKEN_LABEL[other]}] to change it in the ${TOKEN_LABEL[other]} token only)` : '';
+      this.add(path, `"${name}" is reserved in the ${TOKEN_LABEL[token]} token${hint}`);
+    }
+  }
+
+  expression(value: unknown, path: Path, expect: 'bool' | 'json'): CompiledExpression | undefined {
+    if (typeof value !== 'string') {
+      this.add(path, `must be a CEL expression string, got ${describe(value)}`);
+      return undefined;
+    }
+    const compiled = compileExpression(this.env, value, expect);
+    if (!compiled.ok) {
+      this.add(path, compiled.message);
+      return undefined;
+    }
+    return compiled.expression;
+  }
+
+  claims(value: unknown, path: Path, seen: Map<string, string>): ClaimSpec[] {
+    if (!Array.isArray(value)) {
+      this.add(path, `must be a list of claims, got ${describe(value)}`);
+      return [];
+    }
+    const specs: ClaimSpec[] = [];
+    value.forEach((item, i) => {
+      const itemPath = [...path, i];
+      if (!isPlainObject(item)) {
+        this.add(itemPath, `must be a mapping with name and value or expr, got ${describe(item)}`);
+        return;
+      }
+      this.unknownKeys(item, CLAIM_KEYS, itemPath);
+      const nameOk = this.claimName(item.name, [...itemPath, 'name']);
+      const tokens = this.tokens(item.tokens, [...itemPath, 'tokens']);
+      const hasValue = 'value' in item;
+      const hasExpr = 'expr' in item;
+      let spec: ClaimSpec | undefined;
+      if (hasValue === hasExpr) {
+        this.add(itemPath, hasValue ? 'has both value and expr; set exactly one' : 'needs exactly one of value or expr');
+      } else if (hasValue) {
+        const problem = item.value === null ? 'must not be null (use remove to delete a claim)' : jsonProblem(item.value);
+        if (problem) this.add([...itemPath, 'value'], problem);
+        else spec = { name: '', tokens: [], value: deepFreeze(item.value as JsonValue), field: fieldPath(itemPath.slice(2)) };
+      } else {
+        const expr = this.expression(item.expr, [...itemPath, 'expr'], 'json');
+        if (expr) spec = { name: '', tokens: [], expr, field: fieldPath(itemPath.slice(2)) };
+      }
+      if (!nameOk || !tokens) return;
+      this.reserved(item.name as string, tokens, [...itemPath, 'name'], item.tokens !== undefined);
+      this.duplicate(seen, item.name as string, tokens, itemPath, fieldPath(itemPath.slice(2)));
+      if (spec) specs.push({ ...spec, name: item.name as string, tokens });
+    });
+    return specs;
+  }
+
+  remove(value: unknown, path: Path, seen: Map<string, string>): RemoveSpec[] {
+    if (!Array.isArray(value)) {
+      this.add(path, `must be a list of claims to remove, got ${describe(value)}`);
+      return [];
+    }
+    const specs: RemoveSpec[] = [];
+    value.forEach((item, i) => {
+      const itemPath = [...path, i];
+      if (!isPlainObject(item)) {
+        this.add(itemPath, `must be a mapping with a name, got ${describe(item)}`);
+        return;
+      }
+      this.unknownKeys(item, REMOVE_KEYS, itemPath);
+      const nameOk = this.claimName(item.name, [...itemPath, 'name']);
+      const tokens = this.tokens(item.tokens, [...itemPath, 'tokens']);
+      if (!nameOk || !tokens) return;
+      this.reserved(item.name as string, tokens, [...itemPath, 'name'], item.tokens !== undefined);
+      this.duplicate(seen, item.name as string, tokens, itemPath, fieldPath(itemPath.slice(2)));
+      specs.push({ name: item.name as string, tokens, field: fieldPath(itemPath.slice(2)) });
+    });
+    return specs;
+  }
+
+  lifetime(value: unknown, path: Path): { token: TokenKind; seconds: number }[] {
+    if (!isPlainObject(value)) {
+      this.add(path, `must be a mapping with id and/or access seconds, got ${describe(value)}`);
+      return [];
+    }
+    this.unknownKeys(value, LIFETIME_KEYS, path);
+    const lifetimes: { token: TokenKind; seconds: number }[] = [];
+    let any = false;
+    for (const key of LIFETIME_KEYS) {
+      if (!(key in value)) continue;
+      any = true;
+      const seconds = value[key];
+      if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < MIN_LIFETIME_SECONDS || seconds > MAX_LIFETIME_SECONDS) {
+        this.add([...path, key], `must be an integer number of seconds between ${MIN_LIFETIME_SECONDS} and ${MAX_LIFETIME_SECONDS}, got ${describe(seconds)}`);
+        continue;
+      }
+      lifetimes.push({ token: FILE_TOKEN_NAMES[key], seconds });
+    }
+    if (!any) this.add(path, 'must set id and/or access');
+    return lifetimes;
+  }
+
+  /** Same claim twice in one rule for the same token is ambiguous; across rules, later wins. */
+  duplicate(seen: Map<string, string>, name: string, tokens: readonly TokenKind[], itemPath: Path, field: string): void {
+    for (const token of tokens) {
+      const key = `${token}\u0000${name}`;
+      const first = seen.get(key);
+      if (first) this.add([...itemPath, 'name'], `"${name}" is already changed in the ${TOKEN_LABEL[token]} token by ${first} of this rule`);
+      else seen.set(key, field);
+    }
+  }
+
+  rule(value: unknown, index: number, names: Map<string, number>): CompiledRule | undefined {
+    const path: Path = ['rules', index];
+    if (!isPlainObject(value)) {
+      this.add(path, `must be a mapping, got ${describe(value)}`);
+      return undefined;
+    }
+    const before = this.problems.length;
+    this.unknownKeys(value, RULE_KEYS, path);
+    const name = value.name;
+    if (this.string(name, [...path, 'name'])) {
+      if (!RULE_NAME_PATTERN.test(name)) this.add([...path, 'name'], `"${name}" must match ${RULE_NAME_PATTERN.source} (lower-case letters, digits, -)`);
+      else if (name.length > MAX_RULE_NAME_LENGTH) this.add([...path, 'name'], `is longer than ${MAX_RULE_NAME_LENGTH} characters`);
+      const first = names.get(name);
+      if (first !== undefined) this.add([...path, 'name'], `duplicate rule name (also rule #${first + 1})`);
+      else names.set(name, index);
+    }
+    if (value.description !== undefined && typeof value.description !== 'string') {
+      this.add([...path, 'description'], `must be a string, got ${describe(value.description)}`);
+    }
+    const when = value.when === undefined ? undefined : this.expression(value.when, [...path, 'when'], 'bool');
+    const seen = new Map<string, string>();
+    const claims = value.claims === undefined ? [] : this.claims(value.claims, [...path, 'claims'], seen);
+    const remove = value.remove === undefined ? [] : this.remove(value.remove, [...path, 'remove'], seen);
+    const lifetimes = value.lifetime === undefined ? [] : this.lifetime(value.lifetime, [...path, 'lifetime']);
+    let onError: OnError = 'skip';
+    if (value.onError !== undefined) {
+      if (value.onError === 'skip' || value.onError === 'deny') onError = value.onError;
+      else this.add([...path, 'onError'], `must be "skip" or "deny", got ${describe(value.onError)}`);
+    }
+    let deny: string | undefined;
+    if (value.deny !== undefined) {
+      if (this.string(value.deny, [...path, 'deny'], 'a non-empty message')) {
+        if (value.deny.length > MAX_DENY_SUMMARY_LENGTH) this.add([...path, 'deny'], `is longer than ${MAX_DENY_SUMMARY_LENGTH} characters`);
+        deny = value.deny;
+      }
+      for (const key of ['claims', 'remove', 'lifetime']) {
+        if (value[key] !== undefined) this.add([...path, key], 'cannot be combined with deny (a deny refuses the token, so nothing else of the rule would apply)');
+      }
+    } else if (value.claims === undefined && value.remove === undefined && value.lifetime === undefined) {
+      this.add(path, 'does nothing: set at least one of claims, remove, lifetime or deny');
+    }
+    if (this.problems.length > before || typeof name !== 'string') return undefined;
+
+    const variables = new Set<string>();
+    for (const expr of [when, ...claims.map((c) => c.expr)]) {
+      if (expr) for (const variable of expr.references.variables) variables.add(variable);
+    }
+    const rule: CompiledRule = { index, name, claims, remove, lifetimes, onError, variables };
+    if (typeof value.description === 'string') rule.description = value.description;
+    if (when) rule.when = when;
+    if (deny !== undefined) rule.deny = deny;
+    return rule;
+  }
+}
+
+export interface ParseRulesOptions {
+  /** CEL environment; defaults to one declaring the request variables. */
+  env?: Environment;
+}
+
+export type ParseRulesResult = { ok: true; ruleSet: RuleSet } | { ok: false; errors: string[] };
+
+let defaultEnv: Environment | undefined;
+
+/** Validates and compiles rules from text. `file` is only used in messages. Pure, no I/O. */
+export function parseRules(text: string, file: string, options: ParseRulesOptions = {}): ParseRulesResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const where = pos ? ` (line ${pos.line}, column ${pos.col})` : '';
+        return `${file}: syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}${where}`;
+      }),
+    };
+  }
+  let root: unknown;
+  try {
+    root = doc.toJS({ maxAliasCount: 50 });
+  } catch (err) {
+    return { ok: false, errors: [`${file}: ${(err as Error).message}`] };
+  }
+
+  const env = options.env ?? (defaultEnv ??= createRulesEnvironment());
+  const validator = new RuleValidator(env);
+  const rules: CompiledRule[] = [];
+  if (!isPlainObject(root)) {
+    validator.add([], root === null || root === undefined ? 'is empty; expected a mapping with a "rules" list' : `must be a mapping with a "rules" list, got ${describe(root)}`);
+  } else {
+    validator.unknownKeys(root, TOP_LEVEL_KEYS, []);
+    if (!Array.isArray(root.rules)) {
+      validator.add(['rules'], root.rules === undefined ? 'is required (a list of rules)' : `must be a list, got ${describe(root.rules)}`);
+    } else {
+      const names = new Map<string, number>();
+      root.rules.forEach((value, index) => {
+        const rule = validator.rule(value, index, names);
+        if (rule) rules.push(rule);
+      });
+    }
+  }
+  if (validator.problems.length > 0) {
+    return { ok: false, errors: validator.problems.map((p) => formatProblem(file, p, root, doc, lineCounter)) };
+  }
+  return { ok: true, ruleSet: { file, version: rulesVersion(text), rules } };
+}
+
+function formatProblem(file: string, problem: Problem, root: unknown, doc: Document, lines: LineCounter): string {
+  let subject = '';
+  let rest = problem.path;
+  if (problem.path[0] === 'rules' && typeof problem.path[1] === 'number') {
+    const index = problem.path[1];
+    const rule = isPlainObject(root) && Array.isArray(root.rules) ? (root.rules[index] as unknown) : undefined;
+    const name = isPlainObject(rule) && typeof rule.name === 'string' && rule.name.length > 0 ? rule.name : undefined;
+    subject = name ? `rule "${name}" (#${index + 1}): ` : `rule #${index + 1}: `;
+    rest = problem.path.slice(2);
+  }
+  const field = fieldPath(rest);
+  const line = lineOf(doc, lines, problem.path);
+  return `${file}: ${subject}${field ? `${field}: ` : ''}${problem.message}${line ? ` (line ${line})` : ''}`;
+}
+
+function lineOf(doc: Document, lines: LineCounter, path: Path): number | undefined {
+  // The deepest node that exists on the path (a missing key points at its parent).
+  for (let depth = path.length; depth >= 1; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+    if (node && Array.isArray(node.range)) return lines.linePos(node.range[0]).line || undefined;
+  }
+  return undefined;
+}
+
+/** Reads and compiles a rules file (async I/O). Throws `RulesFileError` listing every problem. */
+export async function loadRulesFile(path: string, options: ParseRulesOptions = {}): Promise<RuleSet> {
+  const text = await readRulesText(path);
+  const result = parseRules(text, path, options);
+  if (!result.ok) throw new RulesFileError(result.errors);
+  return result.ruleSet;
+}
+
+/** Reads the file as UTF-8 with a size cap; I/O problems become a one-line `RulesFileError`. */
+export async function readRulesText(path: string): Promise<string> {
+  let content: Buffer;
+  try {
+    content = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RulesFileError([`${path}: cannot read rules file (${code ?? (err as Error).message})`]);
+  }
+  if (content.length > MAX_RULES_FILE_BYTES) {
+    throw new RulesFileError([`${path}: rules file is larger than ${MAX_RULES_FILE_BYTES} bytes`]);
+  }
+  return content.toString('utf8');
+}
