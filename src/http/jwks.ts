@@ -189,7 +189,7 @@ export class JwksCache {
         metadata = await this.getJson(base + suffix, 'application/json', signal);
       } catch (err) {
         if (signal.aborted) throw err;
-        problems.push((err as Error).message);
+        problems.push(err instanceof FetchError ? err.message : `${base + suffix}: ${networkError(err)}`);
         continue;
       }
       const record = metadata as Record<string, unknown> | null;
@@ -297,8 +297,14 @@ function describe(err: unknown, signal: AbortSignal): string {
   if (signal.aborted) return 'timed out';
   if (err instanceof FetchError) return err.message;
   if (err instanceof errors.JOSEError) return `invalid JSON Web Key Set: ${err.message}`;
-  const cause = (err as { cause?: { code?: string } } | undefined)?.cause;
-  if (cause?.code) return `network error: ${cause.code}`;
+  return networkError(err);
+}
+
+/** undici reports "fetch failed" with the useful part (ECONNREFUSED, ENOTFOUND…) in `cause`. */
+function networkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  if (typeof cause?.code === 'string') return `network error ${cause.code}`;
+  if (typeof cause?.message === 'string') return `network error: ${cause.message}`;
   return err instanceof Error ? `network error: ${err.message}` : 'network error';
 }
 
