@@ -137,14 +137,14 @@ describe('OAuth 2.0 authenticator: issuer, audience, scopes, client', () => {
   });
 
   it('rejects a token missing one of the required scopes', async () => {
-    const auth = authenticator({ requiredScopes: [TEST_SCOPE, 'okta.hooks.read'] });
+    const auth = authenticator({ requiredScopes: [TEST_SCOPE, 'hooks:read'] });
     const partial = await signToken(rsaKey, claims({ scp: [TEST_SCOPE] }));
     await expect(auth.authenticate(bearer(partial))).resolves.toMatchObject({ ok: false, reason: 'missing_scope' });
     const none = await signToken(rsaKey, claims({ scp: undefined }));
     await expect(auth.authenticate(bearer(none))).resolves.toMatchObject({ ok: false, reason: 'missing_scope' });
-    const substring = await signToken(rsaKey, claims({ scp: `${TEST_SCOPE}okta.hooks.read` }));
+    const substring = await signToken(rsaKey, claims({ scp: `${TEST_SCOPE}hooks:read` }));
     await expect(auth.authenticate(bearer(substring))).resolves.toMatchObject({ ok: false, reason: 'missing_scope' });
-    const both = await signToken(rsaKey, claims({ scp: ['okta.hooks.read', TEST_SCOPE] }));
+    const both = await signToken(rsaKey, claims({ scp: ['hooks:read', TEST_SCOPE] }));
     await expect(auth.authenticate(bearer(both))).resolves.toMatchObject({ ok: true });
   });
 

@@ -37,7 +37,7 @@ export interface JwksServerOptions {
 
 const ISSUER_PATH = '/oauth2/test';
 export const TEST_AUDIENCE = 'api://okta-token-hook';
-export const TEST_SCOPE = 'okta.hooks.invoke';
+export const TEST_SCOPE = 'hooks:invoke';
 
 export async function startJwksServer(options: JwksServerOptions = {}): Promise<JwksServer> {
   const hanging = new Set<ServerResponse>();
