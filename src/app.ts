@@ -82,6 +82,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const parseJson = bodyParser({
     enableTypes: ['json'],
+    extendTypes: { json: ['application/json', '+json'] },
     jsonLimit: `${config.server.bodyLimitBytes}b`,
     strict: false,
     onerror: (err: Error, ctx: Koa.Context) => {

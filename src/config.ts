@@ -38,7 +38,23 @@ const positiveInt = (min: number, max: number) => (value: unknown): void => {
   }
 };
 
+/** Only true/false (and 1/0): convict's Boolean would read any other string as true. */
+const strictBooleanFormat = {
+  name: 'boolean-strict',
+  validate(value: unknown): void {
+    if (typeof value !== 'boolean') throw new Error('must be true or false');
+  },
+  coerce(value: unknown): unknown {
+    if (typeof value === 'boolean') return value;
+    const text = String(value).trim().toLowerCase();
+    if (text === 'true' || text === '1') return true;
+    if (text === 'false' || text === '0') return false;
+    return value;
+  },
+};
+
 convict.addFormat(nonEmptyListFormat);
+convict.addFormat(strictBooleanFormat);
 
 const schema = {
   env: {
@@ -74,7 +90,7 @@ const schema = {
     },
     debugContext: {
       doc: 'Add a non-sensitive `debugContext` (matched rules, rules version, timings) to responses; Okta writes it to the System Log.',
-      format: Boolean,
+      format: 'boolean-strict',
       default: true,
       env: 'HOOK_DEBUG_CONTEXT',
     },
@@ -185,7 +201,7 @@ const schema = {
     },
     watch: {
       doc: 'Reload the rules file when it changes (including a ConfigMap symlink swap). SIGHUP always reloads.',
-      format: Boolean,
+      format: 'boolean-strict',
       default: true,
       env: 'RULES_WATCH',
     },
@@ -199,7 +215,7 @@ const schema = {
     },
     requests: {
       doc: 'Log one line per hook call (event id, client id, outcome, duration).',
-      format: Boolean,
+      format: 'boolean-strict',
       default: true,
       env: 'LOG_REQUESTS',
     },
@@ -207,7 +223,7 @@ const schema = {
   metrics: {
     enabled: {
       doc: 'Serve Prometheus metrics on METRICS_PORT and record them.',
-      format: Boolean,
+      format: 'boolean-strict',
       default: true,
       env: 'METRICS_ENABLED',
     },
@@ -225,7 +241,7 @@ const schema = {
     },
     clientIdLabel: {
       doc: 'Add a `client_id` label to the hook request counter (bounded by METRICS_CLIENT_ID_LIMIT; further clients are counted as `other`).',
-      format: Boolean,
+      format: 'boolean-strict',
       default: false,
       env: 'METRICS_CLIENT_ID_LABEL',
     },
