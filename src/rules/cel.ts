@@ -130,9 +130,11 @@ function describeCelError(err: unknown, source: string): string {
  * quote request values, for the local explain command only.
  */
 export function describeRuntimeError(err: unknown, source: string): { message: string; detail: string } {
-  const e = (err ?? {}) as CelErrorLike & { code?: string };
+  const e = (err ?? {}) as CelErrorLike & { code?: string; node?: { start?: unknown; end?: unknown } };
   const code = typeof e.code === 'string' ? e.code : 'evaluation_error';
-  const range = e.range;
+  // The failing node's full extent (`session.amr`), else the error's anchor (`amr`).
+  const node = e.node;
+  const range = node && typeof node.start === 'number' && typeof node.end === 'number' ? { start: node.start, end: node.end } : e.range;
   const snippet = range && typeof range.start === 'number' ? source.slice(range.start, Math.min(range.end, range.start + 60)) : '';
   const message = snippet ? `${code} at \`${snippet}\`` : code;
   const detail = e.summary ?? (e.message ? String(e.message).split('\n')[0] : String(err));
@@ -178,23 +180,29 @@ export function collectReferences(ast: ASTNode): ExpressionReferences {
 }
 
 /**
- * JSON -> CEL: integers become BigInt (CEL `int`), everything else is copied as is. Objects get a
- * null prototype so CEL can never reach inherited properties.
+ * JSON -> CEL: integers become BigInt (CEL `int`). Copy-on-write: a subtree without integers is
+ * returned as is (most of a payload is strings), so a request allocates only where numbers are.
+ * Sharing is safe: CEL never mutates its input, and cel-js only reads own properties.
  */
 export function toCel(value: unknown): unknown {
   if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : value;
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
-    const out = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = toCel(value[i]);
-    return out;
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const converted = toCel(item);
+      if (converted !== item) (out ??= value.slice())[i] = converted;
+    }
+    return out ?? value;
   }
-  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
   for (const key of Object.keys(value)) {
     const child = (value as Record<string, unknown>)[key];
-    if (child !== undefined) out[key] = toCel(child);
+    const converted = toCel(child);
+    if (converted !== child) (out ??= { ...(value as Record<string, unknown>) })[key] = converted;
   }
-  return out;
+  return out ?? value;
 }
 
 export class NotJsonError extends Error {

@@ -89,9 +89,10 @@ export class RequestContext {
   get client(): unknown {
     return this.#memo('client', () => {
       const protocol = this.#ctx?.protocol;
+      // toCel may return the payload's own object: never mutate it, copy to add the fallback id.
       const client = objectOrEmpty(protocol?.client) as Record<string, unknown>;
       const requestClientId = protocol?.request?.client_id;
-      if (client.id === undefined && typeof requestClientId === 'string') client.id = requestClientId;
+      if (client.id === undefined && typeof requestClientId === 'string') return { ...client, id: requestClientId };
       return client;
     });
   }

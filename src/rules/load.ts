@@ -344,8 +344,8 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
     return {
       ok: false,
       errors: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        const where = pos ? ` (line ${pos.line}, column ${pos.col})` : '';
+        const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+        const where = pos.line > 0 ? ` (line ${pos.line}, column ${pos.col})` : '';
         return `${file}: syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}${where}`;
       }),
     };

@@ -1,0 +1,218 @@
+/**
+ * "Why is my claim missing?": runs the rules and the Okta-safe builder exactly as the service does
+ * for one payload and reports, per rule, whether it matched (and the condition's value), what it
+ * asked to change in which token, and what happened to each change (applied as add/replace/remove,
+ * or skipped and why). Pure: no I/O; the CLI reads the files and prints.
+ */
+import { buildResponse, type BuildOutcome } from '../hook/builder';
+import { LIFETIME_TARGET, type AppliedOperation, type SkippedChange, type SkipReason } from '../hook/decision';
+import { summarizeEvent, type EventSummary } from '../hook/parse';
+import type { JsonValue, TokenHookEvent, TokenHookResponse, TokenKind } from '../hook/types';
+import type { RuleResult } from '../hook/engine';
+import { RulesEngine, type RuleTrace } from './engine';
+import { TOKEN_LABEL } from './types';
+
+export type ChangeStatus = 'applied' | 'skipped' | 'denied';
+
+export interface ExplainedChange {
+  token: 'id' | 'access';
+  kind: 'set' | 'remove' | 'lifetime';
+  claim: string;
+  value?: JsonValue;
+  status: ChangeStatus;
+  /** Operation sent to Okta (applied only). */
+  op?: AppliedOperation['op'];
+  /** Why it was left out (skipped only). */
+  reason?: SkipReason;
+  /** Human explanation of `reason` / `denied`. */
+  why?: string;
+}
+
+export interface ExplainedRule {
+  /** 1-based position in the file. */
+  number: number;
+  name: string;
+  description?: string;
+  result: RuleResult;
+  /** Source of the `when` condition; absent means "always". */
+  when?: string;
+  /** Value of the condition; absent when it failed or is not evaluated. */
+  condition?: boolean;
+  error?: string;
+  /** cel-js' own message (may quote request data: local use only). */
+  detail?: string;
+  onError?: 'skip' | 'deny';
+  deny?: string;
+  changes: ExplainedChange[];
+}
+
+export interface ExplainReport {
+  rules: { file: string; version: string; count: number };
+  request: EventSummary;
+  outcome: BuildOutcome;
+  /** Rule whose deny (or failing onError: deny) refused the token. */
+  deniedBy?: string;
+  explained: ExplainedRule[];
+  /** Every change the builder left out, in order. */
+  skipped: SkippedChange[];
+  response: TokenHookResponse;
+  bytes: number;
+}
+
+export interface ExplainOptions {
+  /** Include `debugContext` as the service does with HOOK_DEBUG_CONTEXT=true (the default). */
+  debugContext: boolean;
+}
+
+const label = (token: TokenKind): 'id' | 'access' => TOKEN_LABEL[token];
+
+function reasonText(skip: SkippedChange, overriddenBy: string | undefined): string {
+  const token = `${label(skip.token)} token`;
+  switch (skip.reason) {
+    case 'token_not_minted':
+      return `no ${token} is being minted in this call`;
+    case 'reserved_claim':
+      return `"${skip.claim}" is reserved by Okta in the ${token}`;
+    case 'claim_absent':
+      return `"${skip.claim}" is not in the ${token}, nothing to remove`;
+    case 'lifetime_out_of_range':
+      return 'lifetime outside 300..86400 seconds';
+    case 'invalid_claim_name':
+      return 'invalid claim name';
+    case 'overridden':
+      return overriddenBy ? `overridden by rule "${overriddenBy}" (later rules win)` : 'overridden by a later change';
+    case 'null_value':
+      return 'the expression returned null, so nothing is set';
+    case 'response_too_large':
+      return "dropped to keep the response under Okta's 256 KB limit";
+    default:
+      return skip.reason;
+  }
+}
+
+const sameTarget = (a: { token: TokenKind; claim: string; rule?: string }, b: { token: TokenKind; claim: string; rule?: string }): boolean =>
+  a.token === b.token && a.claim === b.claim && a.rule === b.rule;
+
+/** Evaluates and builds like the service, then lines the builder's result up with each rule. */
+export async function explain(engine: RulesEngine, event: TokenHookEvent, options: ExplainOptions): Promise<ExplainReport> {
+  const evaluation = await engine.evaluate(event, { explain: true });
+  const built = buildResponse(event, evaluation, { debugContext: options.debugContext, version: engine.version });
+  const { decision } = evaluation;
+  const applied = [...built.applied];
+  const skipped = [...built.skipped];
+
+  // For `overridden`: the rule of the last change per (token, claim), i.e. the one that won.
+  const winner = new Map<string, string | undefined>();
+  for (const change of decision.changes) winner.set(`${change.token}\u0000${change.claim}`, change.rule);
+  for (const lifetime of decision.lifetimes) winner.set(`${lifetime.token}\u0000${LIFETIME_TARGET}`, lifetime.rule);
+
+  const resolve = (target: { token: TokenKind; claim: string; rule?: string }): Omit<ExplainedChange, 'token' | 'kind' | 'claim' | 'value'> => {
+    if (decision.deny) return { status: 'denied', why: `token refused by rule "${decision.deny.rule ?? '?'}"` };
+    const a = applied.findIndex((op) => sameTarget(op, target));
+    if (a !== -1) {
+      const [op] = applied.splice(a, 1);
+      return { status: 'applied', op: op?.op };
+    }
+    const s = skipped.findIndex((skip) => sameTarget(skip, target));
+    if (s !== -1) {
+      const skip = skipped[s] as SkippedChange;
+      skipped.splice(s, 1);
+      return { status: 'skipped', reason: skip.reason, why: reasonText(skip, winner.get(`${skip.token}\u0000${skip.claim}`)) };
+    }
+    return { status: 'skipped', why: 'not in the response' };
+  };
+
+  const explained = evaluation.rules.map((trace: RuleTrace): ExplainedRule => {
+    const rule = engine.ruleSet.rules[trace.index];
+    const entry: ExplainedRule = { number: trace.index + 1, name: trace.rule, result: trace.result, changes: [] };
+    if (rule?.description) entry.description = rule.description;
+    if (rule?.when) entry.when = rule.when.source;
+    if (trace.condition !== undefined) entry.condition = trace.condition;
+    if (trace.error !== undefined) entry.error = trace.error;
+    if (trace.detail !== undefined) entry.detail = trace.detail;
+    if (trace.onError !== undefined) entry.onError = trace.onError;
+    if (trace.deny !== undefined) entry.deny = trace.deny;
+    for (const change of trace.changes) {
+      const item: ExplainedChange = { token: label(change.token), kind: change.kind, claim: change.claim, ...resolve(change) };
+      if (change.kind === 'set') item.value = change.value;
+      entry.changes.push(item);
+    }
+    for (const lifetime of trace.lifetimes) {
+      const target = { token: lifetime.token, claim: LIFETIME_TARGET, rule: lifetime.rule };
+      entry.changes.push({ token: label(lifetime.token), kind: 'lifetime', claim: LIFETIME_TARGET, value: lifetime.seconds, ...resolve(target) });
+    }
+    return entry;
+  });
+
+  const report: ExplainReport = {
+    rules: { file: engine.ruleSet.file, version: engine.version, count: engine.ruleCount },
+    request: summarizeEvent(event),
+    outcome: built.outcome,
+    explained,
+    skipped: built.skipped,
+    response: built.response,
+    bytes: built.bytes,
+  };
+  if (decision.deny?.rule) report.deniedBy = decision.deny.rule;
+  return report;
+}
+
+function short(value: JsonValue | undefined, max = 80): string {
+  const text = JSON.stringify(value) ?? 'undefined';
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function describeResult(rule: ExplainedRule): string {
+  if (rule.result === 'error') {
+    const action = rule.onError === 'deny' ? 'onError: deny, the token is refused' : 'onError: skip, the rule changes nothing';
+    return `ERROR ${rule.error ?? ''}${rule.detail ? ` (${rule.detail})` : ''}; ${action}`;
+  }
+  const condition = rule.when === undefined ? 'no condition' : `condition = ${String(rule.condition)}`;
+  if (rule.result === 'not_matched') return `not matched (${condition})`;
+  return `matched (${condition})${rule.deny !== undefined ? `, denies: "${rule.deny}"` : ''}`;
+}
+
+function describeChange(change: ExplainedChange): string {
+  const token = change.token.padEnd(6);
+  const what =
+    change.kind === 'remove' ? `remove ${change.claim}`
+      : change.kind === 'lifetime' ? `lifetime = ${short(change.value)} s`
+        : `set ${change.claim} = ${short(change.value)}`;
+  const status =
+    change.status === 'applied' ? `applied (${change.op === 'lifetime' ? `replace ${LIFETIME_TARGET}` : change.op})`
+      : change.status === 'denied' ? `not applied: ${change.why ?? 'token refused'}`
+        : `SKIPPED: ${change.why ?? change.reason ?? ''}`;
+  return `     ${token} ${what}  ->  ${status}`;
+}
+
+/** The human-readable report printed by `okta-token-hook explain`. */
+export function formatExplainText(report: ExplainReport): string {
+  const lines: string[] = [];
+  const r = report.request;
+  lines.push(`Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`);
+  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
+  lines.push(`Request:  ${facts.filter(Boolean).join(', ')}`);
+  const applied = report.explained.reduce((n, rule) => n + rule.changes.filter((c) => c.status === 'applied').length, 0);
+  lines.push(
+    report.outcome === 'denied'
+      ? `Outcome:  denied by rule "${report.deniedBy ?? '?'}": no token is issued`
+      : `Outcome:  ${report.outcome} (${applied} operation${applied === 1 ? '' : 's'}, ${report.skipped.length} skipped)`,
+  );
+  lines.push('');
+  for (const rule of report.explained) {
+    lines.push(`#${rule.number} ${rule.name}: ${describeResult(rule)}`);
+    if (rule.when !== undefined && rule.result !== 'matched') lines.push(`     when: ${rule.when}`);
+    for (const change of rule.changes) lines.push(describeChange(change));
+  }
+  if (report.skipped.length > 0) {
+    lines.push('', 'Skipped changes:');
+    for (const skip of report.skipped) {
+      const change = report.explained.flatMap((rule) => rule.changes.map((c) => ({ rule: rule.name, c }))).find(
+        ({ rule, c }) => rule === skip.rule && c.reason === skip.reason && c.claim === skip.claim && c.token === label(skip.token),
+      );
+      lines.push(`  - ${label(skip.token)} token, ${skip.claim} (rule "${skip.rule ?? '?'}"): ${change?.c.why ?? skip.reason}`);
+    }
+  }
+  lines.push('', `Response (HTTP 200, ${report.bytes} bytes):`, JSON.stringify(report.response, null, 2));
+  return `${lines.join('\n')}\n`;
+}
