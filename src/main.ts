@@ -5,13 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { createApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
-import { NO_RULES_ENGINE, type EngineProvider } from './hook/engine';
 import { composeAuthenticators } from './http/auth';
 import { HeaderAuthenticator, SecretStore } from './http/header-auth';
 import { HealthState } from './http/health';
+import { createOAuthAuthenticator } from './http/oauth';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createMetricsServer } from './observability/metrics-server';
+import { RulesManager } from './rules/manager';
+import { RulesFileError } from './rules/types';
 import { startService } from './server';
 import { VERSION } from './version';
 
@@ -57,12 +59,35 @@ async function main(): Promise<void> {
 
   const secretStore = config.auth.mode === 'oauth2' ? undefined : await buildSecretStore(config, logger, metrics);
   if (secretStore) cleanups.push(() => secretStore.close());
+  const oauth =
+    config.auth.mode === 'header'
+      ? undefined
+      : createOAuthAuthenticator(config.oauth, {
+          onJwksFetch: (result, detail) => {
+            metrics?.jwksRefreshes.inc({ result });
+            if (result === 'failure') logger.warn({ jwksUri: detail.jwksUri, error: detail.error }, 'OAuth JWKS refresh failed');
+            else logger.info({ jwksUri: detail.jwksUri }, 'OAuth JWKS refreshed');
+          },
+        });
+  // Fetch the issuer's keys before taking traffic; requests still work (fetch on first use) if it fails.
+  if (oauth) await oauth.refreshKeys();
   const authenticate = composeAuthenticators({
     mode: config.auth.mode,
     header: secretStore ? new HeaderAuthenticator(config.auth.header, secretStore) : undefined,
+    oauth,
   });
 
-  const engine: EngineProvider = () => NO_RULES_ENGINE;
+  const rules = await RulesManager.create({
+    file: config.rules.file,
+    watch: config.rules.watch,
+    logger,
+    onReload: (result) => {
+      metrics?.recordRulesReload(result.result, Date.now() / 1000, result.result === 'success' ? { version: result.version, rules: result.rules } : undefined);
+    },
+  });
+  metrics?.recordRulesReload('success', Date.now() / 1000, { version: rules.version, rules: rules.ruleCount });
+  cleanups.push(() => rules.close());
+  const engine = rules.provider;
 
   const app = createApp({ config, logger, metrics, engine, authenticate, health });
   const telemetry = (globalThis as Record<symbol, { shutdown?: () => Promise<void> } | undefined>)[TELEMETRY];
@@ -91,10 +116,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  process.on('SIGHUP', () => void rules.reload('signal'));
 }
 
 main().catch((err: Error) => {
-  const message = err instanceof ConfigError ? err.message : `Startup failed: ${err.message}`;
+  const message =
+    err instanceof ConfigError
+      ? err.message
+      : err instanceof RulesFileError
+        ? `Invalid rules file:\n  ${err.errors.join('\n  ')}`
+        : `Startup failed: ${err.message}`;
   process.stderr.write(`${message}\n`);
   process.exit(1);
 });

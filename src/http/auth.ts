@@ -1,10 +1,9 @@
 /** Picks the authenticator(s) for the configured AUTH_MODE. */
 import type { Authenticator, AuthResult, RequestHeaders } from './auth-types';
-import { headerValue, type HeaderAuthenticator } from './header-auth';
+import type { HeaderAuthenticator } from './header-auth';
+import { hasBearerJwt } from './oauth';
 
 export type AuthenticateFn = (headers: RequestHeaders) => Promise<AuthResult>;
-
-const BEARER_JWT = /^Bearer\s+[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 
 export interface AuthenticatorSet {
   mode: 'header' | 'oauth2' | 'either';
@@ -26,8 +25,7 @@ export function composeAuthenticators({ mode, header, oauth }: AuthenticatorSet)
   return async (headers) => {
     const byHeader = header.check(headers);
     if (byHeader.ok) return byHeader;
-    const authorization = headerValue(headers, 'authorization');
-    if (authorization !== undefined && BEARER_JWT.test(authorization)) return oauth.authenticate(headers);
+    if (hasBearerJwt(headers)) return oauth.authenticate(headers);
     return byHeader;
   };
 }
