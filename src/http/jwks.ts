@@ -152,14 +152,14 @@ export class JwksCache {
         ({ local, jwksUri }): RefreshOutcome => {
           this.keySet = { local, fetchedAt: this.options.now() };
           this.lastAttemptFailed = false;
-          this.options.onFetch?.('success', { jwksUri });
+          this.notify('success', { jwksUri });
           return 'refreshed';
         },
         (err: unknown): RefreshOutcome => {
           this.lastAttemptFailed = true;
           const detail: JwksFetchDetail = { error: describe(err, signal) };
           if (this.resolvedJwksUri) detail.jwksUri = this.resolvedJwksUri;
-          this.options.onFetch?.('failure', detail);
+          this.notify('failure', detail);
           return 'failed';
         },
       )
@@ -168,6 +168,15 @@ export class JwksCache {
       });
     this.pending = attempt;
     return attempt;
+  }
+
+  /** A throwing callback must not turn a refresh (possibly a background one) into a rejection. */
+  private notify(result: JwksFetchResult, detail: JwksFetchDetail): void {
+    try {
+      this.options.onFetch?.(result, detail);
+    } catch {
+      // The callback is for metrics and logs; its failure does not change the refresh outcome.
+    }
   }
 
   private async load(signal: AbortSignal): Promise<{ local: LocalKeySet; jwksUri: string }> {

@@ -244,6 +244,15 @@ describe('JWKS caching and key rotation', () => {
     await expect(auth.authenticate(bearer(await tokenFor(keyA)))).resolves.toMatchObject({ ok: true });
   });
 
+  it('keeps working when the fetch callback throws', async () => {
+    const auth = authenticator({}, server, {
+      onJwksFetch: () => {
+        throw new Error('metrics exploded');
+      },
+    });
+    await expect(auth.authenticate(bearer(await tokenFor(keyA)))).resolves.toMatchObject({ ok: true });
+  });
+
   it('warms up with refreshKeys so the first call needs no network', async () => {
     const auth = authenticator();
     await expect(auth.refreshKeys()).resolves.toBe(true);
