@@ -50,9 +50,12 @@ export class Metrics {
   readonly rulesLoaded: Gauge;
   readonly rulesLastReload: Gauge<'result'>;
   readonly secretsLoaded: Gauge;
+  readonly jwksRefreshes: Counter<'result'>;
   readonly lookupDuration: Histogram<'lookup' | 'result'>;
   readonly lookupCache: Counter<'lookup' | 'result'>;
   readonly lookupCircuitState: Gauge<'lookup'>;
+  readonly ready: Gauge;
+  private readinessProbe: (() => boolean) | undefined;
 
   constructor(options: MetricsOptions) {
     this.clientIdLabel = options.clientIdLabel ?? false;
@@ -127,6 +130,12 @@ export class Metrics {
       help: 'Number of header secrets currently accepted (2 during a rotation).',
       registers,
     });
+    this.jwksRefreshes = new Counter({
+      name: 'okta_hook_oauth_jwks_refreshes_total',
+      help: 'OAuth 2.0 JWKS (and discovery) refresh attempts by result (success, failure).',
+      labelNames: ['result'],
+      registers,
+    });
     this.lookupDuration = new Histogram({
       name: 'okta_hook_lookup_duration_seconds',
       help: 'Upstream lookup calls by lookup and result (success, error, timeout, circuit_open, rejected).',
@@ -146,6 +155,16 @@ export class Metrics {
       labelNames: ['lookup'],
       registers,
     });
+    const readinessProbe = (): (() => boolean) | undefined => this.readinessProbe;
+    this.ready = new Gauge({
+      name: 'okta_hook_ready',
+      help: '1 when the instance reports ready on /readyz (rules loaded, not shutting down), 0 otherwise.',
+      registers,
+      collect() {
+        const isReady = readinessProbe();
+        if (isReady) this.set(isReady() ? 1 : 0);
+      },
+    });
     const buildInfo = new Gauge({
       name: 'okta_hook_build_info',
       help: 'Always 1; labels carry the service and Node.js versions.',
@@ -153,11 +172,22 @@ export class Metrics {
       registers,
     });
     buildInfo.set({ version: options.version, node_version: process.versions.node }, 1);
+    // Pre-create the series so rates start at 0 instead of appearing with the first event (a series
+    // born at 1 hides that first increment from increase(), and ratios would have no denominator).
     for (const outcome of HOOK_OUTCOMES) {
-      // Pre-create the series so rates start at 0 instead of appearing on the first event.
       if (!this.clientIdLabel) this.requests.inc({ hook: 'token', outcome }, 0);
+      this.requestDuration.zero({ hook: 'token', outcome });
+    }
+    for (const result of ['success', 'failure'] as const) {
+      this.rulesReloads.inc({ result }, 0);
+      this.jwksRefreshes.inc({ result }, 0);
     }
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Makes `okta_hook_ready` follow the readiness probe (evaluated at scrape time). */
+  observeReadiness(isReady: () => boolean): void {
+    this.readinessProbe = isReady;
   }
 
   /** Client id label value: the id itself for the first N distinct ids, then `other`. */
