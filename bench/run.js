@@ -1,0 +1,275 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: drives the built service (a separate process, pinned to one core when `taskset`
+ * exists) at fixed request rates with a realistic payload mix and the example rules, and reports
+ * throughput, p50/p99 latency, the server's CPU time per request (from /proc) and its peak RSS, for
+ * several observability profiles. Prints a table and writes JSON to bench/results/.
+ *
+ * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3]
+ *                          [--profiles all,metrics,off] [--soak SECONDS] [--out FILE]
+ * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak).
+ */
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const { readFileSync, mkdirSync, writeFileSync, existsSync, openSync } = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const autocannon = require('autocannon');
+
+const ROOT = path.join(__dirname, '..');
+const SECRET = 'bench-secret-value';
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+const PROFILES = {
+  // Everything a production install runs: metrics, tracing at 10% exported over OTLP/HTTP, one log line per call.
+  all: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
+  metrics: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
+  off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
+};
+
+const PAYLOADS = [
+  // Weighted like a workforce login mix: mostly code flows, then refreshes, some machine tokens.
+  ['token-hook-authcode-full.json', 4],
+  ['token-hook-refresh.json', 3],
+  ['token-hook-client-credentials.json', 2],
+  ['token-hook-minimal.json', 1],
+  ['token-hook-preview-no-identity.json', 1],
+];
+
+function parseArgs(argv) {
+  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off'], soak: 0, out: '', connections: 50 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (flag === '--rates') args.rates = value.split(',').map(Number);
+    else if (flag === '--duration') args.duration = Number(value);
+    else if (flag === '--warmup') args.warmup = Number(value);
+    else if (flag === '--profiles') args.profiles = value.split(',');
+    else if (flag === '--soak') args.soak = Number(value);
+    else if (flag === '--out') args.out = value;
+    else if (flag === '--connections') args.connections = Number(value);
+    else throw new Error(`unknown option ${flag}`);
+    i++;
+  }
+  for (const p of args.profiles) if (!PROFILES[p]) throw new Error(`unknown profile ${p}`);
+  if (!(args.duration > 0 && args.duration <= 900) || !(args.soak >= 0 && args.soak <= 3600)) throw new Error('duration/soak out of bounds');
+  return args;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A minimal OTLP/HTTP sink so the traced profile pays the real export cost without a collector. */
+function startOtlpSink() {
+  let spans = 0;
+  const server = http.createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (c) => (bytes += c.length));
+    req.on('end', () => {
+      spans += bytes > 0 ? 1 : 0;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port, exports: () => spans })));
+}
+
+function procStat(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK };
+}
+
+function procStatus(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key) => Number((new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status) || [0, 0])[1]);
+  return { rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 };
+}
+
+async function waitReady(port, child, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
+    const ok = await new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/readyz' }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error('service not ready in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function startService(profile, otlpPort) {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const env = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    HOOK_HOST: '127.0.0.1',
+    METRICS_HOST: '127.0.0.1',
+    HOOK_PORT: String(port),
+    METRICS_PORT: String(metricsPort),
+    HOOK_SECRET: SECRET,
+    RULES_FILE: path.join(ROOT, 'examples', 'rules.yaml'),
+    RULES_WATCH: 'false',
+    SHUTDOWN_DELAY_MS: '0',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    ...PROFILES[profile],
+  };
+  const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
+  const command = pin ? 'taskset' : process.execPath;
+  const args = [...(pin ? ['-c', '0', process.execPath] : []), '--require', './dist/instrumentation.js', 'dist/main.js'];
+  const devNull = openSync('/dev/null', 'w');
+  const started = process.hrtime.bigint();
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', devNull, 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  try {
+    await waitReady(port, child, 10000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${err.message}\n${stderr}`);
+  }
+  const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
+  return { child, port, metricsPort, readyMs, pinned: pin };
+}
+
+function requestsFor() {
+  const requests = [];
+  for (const [file, weight] of PAYLOADS) {
+    const body = readFileSync(path.join(ROOT, 'test', 'fixtures', 'okta', file), 'utf8');
+    for (let i = 0; i < weight; i++) requests.push({ method: 'POST', path: '/hooks/token', body });
+  }
+  return requests;
+}
+
+function drive(port, rate, seconds, connections) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `http://127.0.0.1:${port}`,
+        connections,
+        overallRate: rate,
+        duration: seconds,
+        headers: { 'content-type': 'application/json', authorization: SECRET },
+        requests: requestsFor(),
+        timeout: 5,
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    instance.on('error', reject);
+  });
+}
+
+async function measure(profile, rate, args, otlp) {
+  const service = await startService(profile, otlp.port);
+  try {
+    await drive(service.port, rate, args.warmup, args.connections);
+    const cpuBefore = procStat(service.child.pid).cpuSeconds;
+    const startedAt = process.hrtime.bigint();
+    const result = await drive(service.port, rate, args.duration, args.connections);
+    const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
+    const cpuAfter = procStat(service.child.pid).cpuSeconds;
+    const mem = procStatus(service.child.pid);
+    const total = result.requests.total;
+    const ok = result['2xx'];
+    return {
+      profile,
+      targetRate: rate,
+      throughput: Math.round(total / elapsed),
+      ok,
+      non2xx: result.non2xx,
+      errors: result.errors + result.timeouts,
+      p50Ms: result.latency.p50,
+      p99Ms: result.latency.p99,
+      maxMs: result.latency.max,
+      cpuUsPerRequest: total > 0 ? Math.round(((cpuAfter - cpuBefore) * 1e6) / total) : null,
+      cpuCoreShare: Number(((cpuAfter - cpuBefore) / elapsed).toFixed(2)),
+      peakRssMb: Math.round(mem.peakRssMb),
+      startToReadyMs: Math.round(service.readyMs),
+      pinnedToOneCore: service.pinned,
+    };
+  } finally {
+    service.child.kill('SIGTERM');
+    await new Promise((r) => service.child.once('exit', r));
+  }
+}
+
+async function soak(args, otlp) {
+  const service = await startService('all', otlp.port);
+  const samples = [];
+  try {
+    const rate = args.rates[args.rates.length - 1];
+    const started = Date.now();
+    const run = drive(service.port, rate, args.soak, args.connections);
+    const timer = setInterval(() => {
+      const mem = procStatus(service.child.pid);
+      samples.push({ t: Math.round((Date.now() - started) / 1000), rssMb: Math.round(mem.rssMb), peakRssMb: Math.round(mem.peakRssMb) });
+    }, 10000);
+    const result = await run;
+    clearInterval(timer);
+    return { rate, seconds: args.soak, requests: result.requests.total, p99Ms: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx, samples };
+  } finally {
+    service.child.kill('SIGTERM');
+    await new Promise((r) => service.child.once('exit', r));
+  }
+}
+
+function table(rows) {
+  const cols = ['profile', 'targetRate', 'throughput', 'p50Ms', 'p99Ms', 'cpuUsPerRequest', 'peakRssMb', 'startToReadyMs', 'non2xx', 'errors'];
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const line = (vals) => vals.map((v, i) => String(v).padEnd(widths[i])).join('  ');
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c])))].join('\n');
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ missing: run `npm run build` (npm run bench does)');
+  // Keep the load generator off the server's core.
+  if (existsSync('/usr/bin/taskset') && os.cpus().length > 1) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  const otlp = await startOtlpSink();
+  const rows = [];
+  try {
+    for (const rate of args.rates) {
+      for (const profile of args.profiles) {
+        const row = await measure(profile, rate, args, otlp);
+        rows.push(row);
+        process.stderr.write(`${profile} @ ${rate}/s: p99 ${row.p99Ms} ms, ${row.cpuUsPerRequest} µs CPU/request\n`);
+      }
+    }
+    const soakResult = args.soak > 0 ? await soak(args, otlp) : undefined;
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, model: os.cpus()[0] && os.cpus()[0].model, node: process.version, memoryGb: Math.round(os.totalmem() / 2 ** 30) },
+      settings: { duration: args.duration, warmup: args.warmup, connections: args.connections, rules: 'examples/rules.yaml', payloads: PAYLOADS.map(([f, w]) => `${f}×${w}`) },
+      results: rows,
+      soak: soakResult,
+    };
+    console.log(table(rows));
+    if (soakResult) console.log(`\nsoak ${soakResult.seconds}s @ ${soakResult.rate}/s: RSS samples (MB) ${soakResult.samples.map((s) => s.rssMb).join(' ')}; p99 ${soakResult.p99Ms} ms; errors ${soakResult.errors}`);
+    const out = args.out || path.join(ROOT, 'bench', 'results', `bench-${Date.now()}.json`);
+    mkdirSync(path.dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+    console.log(`\nwritten ${path.relative(ROOT, out)}`);
+  } finally {
+    otlp.server.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err.stack || String(err));
+  process.exit(1);
+});
