@@ -1,6 +1,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Service } from 'kubernetes-models/v1/Service';
+import { parse, parseAllDocuments } from 'yaml';
 
 const STUB = join(__dirname, '..', '..', 'load-tests', 'stub-upstream.js');
 
@@ -314,5 +318,34 @@ describe('stub upstream', () => {
       child.kill('SIGTERM');
       await exited;
     }
+  });
+});
+
+describe('stub upstream manifests (kubectl apply -k load-tests/)', () => {
+  const dir = join(__dirname, '..', '..', 'load-tests');
+  const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
+  const docs = parseAllDocuments(readFileSync(join(dir, 'k8s', 'stub-upstream.yaml'), 'utf8')).map((d) => d.toJSON());
+
+  it('are a valid Deployment and Service', () => {
+    expect(docs.map((d) => d.kind)).toEqual(['Deployment', 'Service']);
+    expect(() => new Deployment(docs[0]).validate()).not.toThrow();
+    expect(() => new Service(docs[1]).validate()).not.toThrow();
+  });
+
+  it('run the generated script on all interfaces of the pod, hardened, with a readiness probe', () => {
+    expect(kustomization.resources).toEqual(['k8s/stub-upstream.yaml']);
+    expect(kustomization.configMapGenerator).toEqual([{ name: 'stub-upstream', files: ['stub-upstream.js'] }]);
+    const pod = docs[0].spec.template.spec;
+    const container = pod.containers[0];
+    expect(pod.volumes).toEqual([{ name: 'script', configMap: { name: 'stub-upstream' } }]);
+    expect(container.volumeMounts).toEqual([{ name: 'script', mountPath: '/app', readOnly: true }]);
+    expect(container.command).toEqual(['node', '/app/stub-upstream.js', '--host', '0.0.0.0', '--port', '8090']);
+    expect(container.readinessProbe.httpGet.path).toBe('/healthz');
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(docs[1].spec.ports).toEqual([{ name: 'http', port: 8090, targetPort: 'http' }]);
+    // Every variable the manifest sets is one the script reads.
+    const script = readFileSync(join(dir, 'stub-upstream.js'), 'utf8');
+    for (const env of container.env as Array<{ name: string }>) expect(script).toContain(`env: '${env.name}'`);
   });
 });
