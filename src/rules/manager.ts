@@ -60,6 +60,8 @@ export class RulesManager {
   /** Hash of the content now serving, and of the last content rejected (not re-reported by the watcher). */
   #loadedHash: string | undefined;
   #rejectedHash: string | undefined;
+  /** Bad content seen once by the watcher; reported only if still there after the next quiet period. */
+  #suspectHash: string | undefined;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -133,12 +135,18 @@ export class RulesManager {
     try {
       text = await readRulesText(this.file);
     } catch (err) {
-      return this.#failed(trigger, err instanceof RulesFileError ? [...err.errors] : [String(err)]);
+      const errors = err instanceof RulesFileError ? [...err.errors] : [String(err)];
+      const key = `unreadable:${errors.join()}`;
+      if (key === this.#rejectedHash && !force) return undefined;
+      if (this.#unconfirmed(trigger, key)) return undefined;
+      this.#rejectedHash = key;
+      return this.#failed(trigger, errors);
     }
     const hash = rulesVersion(text);
     if (hash === this.#rejectedHash && !force) return undefined;
     if (hash === this.#loadedHash) {
       this.#rejectedHash = undefined;
+      this.#suspectHash = undefined;
       if (!force) return undefined;
       const result: ReloadResult = { result: 'success', version: this.version, rules: this.ruleCount, changed: false, trigger };
       this.#logger.info({ rulesFile: this.file, version: result.version, rules: result.rules, trigger }, 'rules unchanged');
@@ -147,6 +155,7 @@ export class RulesManager {
     }
     const parsed = parseRules(text, this.file, this.#options.parseOptions);
     if (!parsed.ok) {
+      if (this.#unconfirmed(trigger, hash)) return undefined;
       // Remember the bad content so the watcher does not report the same failure on every event.
       this.#rejectedHash = hash;
       return this.#failed(trigger, parsed.errors);
@@ -155,10 +164,26 @@ export class RulesManager {
     this.#engine = new RulesEngine(parsed.ruleSet);
     this.#loadedHash = hash;
     this.#rejectedHash = undefined;
+    this.#suspectHash = undefined;
     const result: ReloadResult = { result: 'success', version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, changed: true, trigger };
     this.#logger.info({ rulesFile: this.file, version: result.version, previousVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
     this.#options.onReload?.(result);
     return result;
+  }
+
+  /**
+   * The watcher can read a file half-way through a write (truncate, then write). A failure seen
+   * for the first time is confirmed on the next quiet period before it is reported; SIGHUP reports
+   * at once.
+   */
+  #unconfirmed(trigger: ReloadResult['trigger'], key: string): boolean {
+    if (trigger !== 'watch' || key === this.#suspectHash) {
+      this.#suspectHash = undefined;
+      return false;
+    }
+    this.#suspectHash = key;
+    this.#scheduleCheck();
+    return true;
   }
 
   #failed(trigger: ReloadResult['trigger'], errors: string[]): ReloadResult {

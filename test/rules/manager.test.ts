@@ -204,6 +204,22 @@ describe('RulesManager', () => {
     expect(await claimValue(manager)).toBe('one');
   });
 
+  it('does not report a file caught half-way through a write', async () => {
+    const file = join(dir, 'rules.yaml');
+    await writeFile(file, rulesWith('one'));
+    const recorder = reloadRecorder();
+    const manager = await start(file, { watch: true, debounceMs: 200, onReload: recorder.onReload });
+    const next = recorder.next();
+    const full = rulesWith('two');
+    // First the truncated text (invalid YAML), then, after the watcher has read it once, the rest.
+    await writeFile(file, full.slice(0, full.indexOf('{') + 8));
+    await sleep(300);
+    await writeFile(file, full);
+    expect(await next).toMatchObject({ result: 'success', changed: true, trigger: 'watch' });
+    expect(recorder.results.map((r) => r.result)).toEqual(['success']);
+    expect(await claimValue(manager)).toBe('two');
+  });
+
   it('follows a Kubernetes ConfigMap update (..data symlink swap)', async () => {
     // The kubelet layout: rules.yaml -> ..data/rules.yaml, ..data -> ..<timestamp>/
     await mkdir(join(dir, '..2025_03_04_10_00_00.000000001'));
