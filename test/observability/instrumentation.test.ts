@@ -1,0 +1,156 @@
+import { join } from 'node:path';
+import { freePort, MAIN, ROOT, startProcess, type ServiceProcess } from '../helpers/process';
+import { eventFor, SECRET } from './support/harness';
+import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver';
+
+/**
+ * The built service started the way the container starts it
+ * (`node --require ./dist/instrumentation.js dist/main.js`), exporting to a local OTLP/HTTP
+ * receiver through the SDK configured only by OTEL_* variables. Needs `npm run build` (npm test runs it).
+ */
+const INSTRUMENTATION = join(ROOT, 'dist', 'instrumentation.js');
+const { version: PACKAGE_VERSION } = require('../../package.json') as { version: string };
+
+const TRACE_SAMPLED = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_SPAN = '00f067aa0ba902b7';
+const TRACE_UNSAMPLED = '5cf92f3577b34da6a3ce929d0e0e4799';
+
+describe('instrumentation.ts in the service process', () => {
+  let receiver: OtlpReceiver;
+  const running: ServiceProcess[] = [];
+
+  beforeEach(async () => {
+    receiver = await startOtlpReceiver();
+  });
+  afterEach(async () => {
+    for (const proc of running.splice(0)) {
+      if (proc.child.exitCode === null) {
+        proc.child.kill('SIGKILL');
+        await proc.exited;
+      }
+    }
+    await receiver.close();
+  });
+
+  async function launch(extraEnv: Record<string, string>): Promise<{ proc: ServiceProcess; hook: string; metrics: string }> {
+    const hookPort = await freePort();
+    const metricsPort = await freePort();
+    const proc = startProcess(
+      {
+        NODE_ENV: 'test',
+        HOOK_SECRET: SECRET,
+        HOOK_PORT: String(hookPort),
+        HOOK_HOST: '127.0.0.1',
+        METRICS_PORT: String(metricsPort),
+        METRICS_HOST: '127.0.0.1',
+        SHUTDOWN_DELAY_MS: '0',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-scope-orgid=tenant-a',
+        // Nothing is exported before shutdown: the spans below arrive through the shutdown flush.
+        OTEL_BSP_SCHEDULE_DELAY: '600000',
+        K8S_POD_NAME: 'okta-token-hook-7d9f-abcde',
+        K8S_NAMESPACE_NAME: 'identity',
+        K8S_NODE_NAME: 'node-1',
+        ...extraEnv,
+      },
+      ['--require', INSTRUMENTATION, MAIN],
+    );
+    running.push(proc);
+    await proc.waitFor('okta-token-hook ready', 15000);
+    return { proc, hook: `http://127.0.0.1:${hookPort}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };
+  }
+
+  const callHook = (hook: string, traceparent: string): Promise<Response> =>
+    fetch(`${hook}/hooks/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: SECRET, traceparent },
+      body: JSON.stringify(eventFor()),
+    });
+
+  async function stop(proc: ServiceProcess): Promise<number | null> {
+    proc.child.kill('SIGTERM');
+    return proc.exited;
+  }
+
+  it('exports the HTTP, Koa router and hook spans of a call over OTLP/HTTP JSON at shutdown, and nothing for probes', async () => {
+    const { proc, hook, metrics } = await launch({});
+    expect((await fetch(`${hook}/healthz`)).status).toBe(200);
+    expect((await fetch(`${hook}/readyz`)).status).toBe(200);
+    expect((await fetch(metrics)).status).toBe(200);
+    expect((await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`)).status).toBe(200);
+    // Parent-based sampling: a caller's "not sampled" decision is kept (default sampler parentbased_traceidratio).
+    expect((await callHook(hook, `00-${TRACE_UNSAMPLED}-${PARENT_SPAN}-00`)).status).toBe(200);
+    expect(receiver.spans).toHaveLength(0);
+
+    expect(await stop(proc)).toBe(0);
+
+    const request = receiver.requests.find((r) => r.path === '/v1/traces');
+    expect(request?.contentType).toMatch(/^application\/json/);
+    expect(request?.headers['x-scope-orgid']).toBe('tenant-a');
+
+    const server = receiver.spans.find((s) => s.scope === '@opentelemetry/instrumentation-http');
+    const router = receiver.spans.find((s) => s.scope === '@opentelemetry/instrumentation-koa');
+    const hookSpan = receiver.spans.find((s) => s.name === 'okta.token_hook');
+    expect(server).toMatchObject({ name: 'POST /hooks/token', traceId: TRACE_SAMPLED, parentSpanId: PARENT_SPAN, kind: 2 });
+    expect(server?.attributes['http.route']).toBe('/hooks/token');
+    expect(server?.attributes['http.response.status_code']).toBe(200);
+    expect(router).toMatchObject({ traceId: TRACE_SAMPLED, parentSpanId: server?.spanId });
+    expect(hookSpan).toMatchObject({ traceId: TRACE_SAMPLED, parentSpanId: router?.spanId });
+    expect(hookSpan?.attributes).toMatchObject({ 'okta.event_id': 'Vb7nQ2pXRk6Ty1wLmZ8sAc', 'okta.hook.outcome': 'unchanged' }); // no RULES_FILE
+
+    // Exactly one call's worth of spans: no probe or scrape span, no unsampled trace, no fs/dns/net spans.
+    expect(receiver.spans.map((s) => s.traceId)).toEqual([TRACE_SAMPLED, TRACE_SAMPLED, TRACE_SAMPLED]);
+    expect(new Set(receiver.spans.map((s) => s.scope))).toEqual(new Set(['@opentelemetry/instrumentation-http', '@opentelemetry/instrumentation-koa', 'okta-token-hook']));
+
+    expect(hookSpan?.resource).toMatchObject({
+      'service.name': 'okta-token-hook',
+      'service.version': PACKAGE_VERSION,
+      'k8s.pod.name': 'okta-token-hook-7d9f-abcde',
+      'k8s.namespace.name': 'identity',
+      'k8s.node.name': 'node-1',
+    });
+
+    // The call's log line is in the same trace.
+    const lines = proc
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes('"token hook call"'))
+      .map((line) => JSON.parse(line) as Record<string, string>);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]?.trace_id).toBe(TRACE_SAMPLED);
+    expect(receiver.spans.map((s) => s.spanId)).toContain(lines[0]?.span_id);
+    expect(lines[1]?.trace_id).toBe(TRACE_UNSAMPLED);
+    expect(lines[1]?.trace_flags).toBe('00');
+  });
+
+  it('lets OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults', async () => {
+    const { proc, hook } = await launch({ OTEL_SERVICE_NAME: 'okta-hook-eu', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=staging' });
+    await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`);
+    expect(await stop(proc)).toBe(0);
+    const span = await receiver.waitForSpan((s) => s.name === 'okta.token_hook');
+    expect(span.resource).toMatchObject({ 'service.name': 'okta-hook-eu', 'deployment.environment': 'staging' });
+  });
+
+  it('does nothing with OTEL_SDK_DISABLED=true: no export, no trace fields in logs', async () => {
+    const { proc, hook } = await launch({ OTEL_SDK_DISABLED: 'true' });
+    expect((await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`)).status).toBe(200);
+    expect(await stop(proc)).toBe(0);
+    expect(receiver.requests).toHaveLength(0);
+    const line = proc
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('"token hook call"'));
+    expect(line).toBeDefined();
+    expect(line).not.toContain('trace_id');
+  });
+
+  it('still serves when the collector is unreachable, and shutdown does not hang on the flush', async () => {
+    const deadPort = await freePort();
+    const { proc, hook } = await launch({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${deadPort}`, OTEL_TRACES_SAMPLER: 'always_on' });
+    expect((await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`)).status).toBe(200);
+    const started = Date.now();
+    expect(await stop(proc)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+});

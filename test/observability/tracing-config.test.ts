@@ -1,0 +1,84 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import {
+  ENABLED_INSTRUMENTATIONS,
+  instrumentationConfig,
+  isSdkDisabled,
+  isUntracedRequest,
+  logsExportEnabled,
+  resourceAttributes,
+  tracingEnvDefaults,
+} from '../../src/observability/tracing';
+import { ROOT } from '../helpers/process';
+
+describe('tracing settings from the environment', () => {
+  it('disables the SDK only for OTEL_SDK_DISABLED=true (any case)', () => {
+    expect(isSdkDisabled({ OTEL_SDK_DISABLED: 'true' })).toBe(true);
+    expect(isSdkDisabled({ OTEL_SDK_DISABLED: ' TRUE ' })).toBe(true);
+    expect(isSdkDisabled({ OTEL_SDK_DISABLED: 'false' })).toBe(false);
+    expect(isSdkDisabled({ OTEL_SDK_DISABLED: '1' })).toBe(false);
+    expect(isSdkDisabled({})).toBe(false);
+  });
+
+  it('defaults the sampler to parent-based 10% and keeps explicit choices', () => {
+    expect(tracingEnvDefaults({})).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' });
+    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER_ARG: '0.5' })).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' });
+    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'traceidratio' })).toEqual({ OTEL_TRACES_SAMPLER_ARG: '0.1' });
+    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'always_on' })).toEqual({});
+    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1' })).toEqual({});
+  });
+
+  it('names the service and adds the Kubernetes attributes given by the downward API', () => {
+    expect(resourceAttributes({}, '1.2.3')).toEqual({ 'service.name': 'okta-token-hook', 'service.version': '1.2.3' });
+    expect(resourceAttributes({ K8S_POD_NAME: 'p-1', K8S_NAMESPACE_NAME: 'identity', K8S_NODE_NAME: 'n-1', K8S_OTHER: 'x' }, '1.2.3')).toEqual({
+      'service.name': 'okta-token-hook',
+      'service.version': '1.2.3',
+      'k8s.pod.name': 'p-1',
+      'k8s.namespace.name': 'identity',
+      'k8s.node.name': 'n-1',
+    });
+    expect(resourceAttributes({ K8S_POD_NAME: ' ' }, '1')).not.toHaveProperty('k8s.pod.name');
+  });
+
+  it('does not trace probes and scrapes, whatever their query string', () => {
+    expect(isUntracedRequest({ method: 'GET', url: '/healthz' })).toBe(true);
+    expect(isUntracedRequest({ method: 'GET', url: '/readyz?verbose=1' })).toBe(true);
+    expect(isUntracedRequest({ method: 'HEAD', url: '/metrics' })).toBe(true);
+    expect(isUntracedRequest({ method: 'POST', url: '/hooks/token' })).toBe(false);
+    expect(isUntracedRequest({ method: 'POST', url: '/healthz' })).toBe(false);
+    expect(isUntracedRequest({ method: 'GET', url: '/healthz/../hooks/token' })).toBe(false);
+  });
+
+  it('enables http, koa, undici and pino only, and turns every other instrumentation off explicitly', () => {
+    const config = instrumentationConfig({});
+    const names = Object.keys(config);
+    expect(names.length).toBeGreaterThan(30);
+    const disabled = names.filter((name) => (config as Record<string, { enabled?: boolean }>)[name]?.enabled === false);
+    expect(names.filter((name) => !disabled.includes(name)).sort()).toEqual([...ENABLED_INSTRUMENTATIONS].sort());
+    for (const name of ['fs', 'dns', 'net', 'express', 'grpc', 'runtime-node']) expect(disabled).toContain(`@opentelemetry/instrumentation-${name}`);
+    expect(config['@opentelemetry/instrumentation-koa']?.ignoreLayersType).toEqual(['middleware']);
+    expect(config['@opentelemetry/instrumentation-http']?.ignoreIncomingRequestHook).toBe(isUntracedRequest);
+  });
+
+  it('sends pino records over OTLP only when OTEL_LOGS_EXPORTER asks for it', () => {
+    expect(logsExportEnabled({})).toBe(false);
+    expect(logsExportEnabled({ OTEL_LOGS_EXPORTER: 'none' })).toBe(false);
+    expect(logsExportEnabled({ OTEL_LOGS_EXPORTER: 'otlp' })).toBe(true);
+    expect(instrumentationConfig({})['@opentelemetry/instrumentation-pino']).toEqual({ disableLogCorrelation: true, disableLogSending: true });
+    expect(instrumentationConfig({ OTEL_LOGS_EXPORTER: 'otlp' })['@opentelemetry/instrumentation-pino']?.disableLogSending).toBe(false);
+  });
+
+  it('loads nothing but the settings module when OTEL_SDK_DISABLED=true (built dist/instrumentation.js)', () => {
+    const script = "const before = new Set(Object.keys(require.cache)); require(process.argv[1]); console.log(JSON.stringify(Object.keys(require.cache).filter((k) => !before.has(k))))";
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['-e', script, join(ROOT, 'dist', 'instrumentation.js')], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+    const disabled = run({ OTEL_SDK_DISABLED: 'true' });
+    expect(disabled.status).toBe(0);
+    const loaded = JSON.parse(disabled.stdout) as string[];
+    expect(loaded.map((file) => file.slice(ROOT.length + 1)).sort()).toEqual(['dist/instrumentation.js', 'dist/observability/tracing.js']);
+    // For contrast: enabled, the SDK and the instrumentations are loaded.
+    const enabled = run({ OTEL_TRACES_EXPORTER: 'none' });
+    expect(enabled.status).toBe(0);
+    expect((JSON.parse(enabled.stdout) as string[]).length).toBeGreaterThan(100);
+  });
+});
