@@ -2,8 +2,9 @@
  * End-of-test summary without remote imports (jslib.k6.io is out of reach offline and a load test
  * should not fetch code at run time): a short text report for stdout and a JSON report for files.
  *
- * Reads the data object k6 passes to handleSummary() (the "legacy" summary shape k6 keeps for
- * handleSummary). Pure module, tested with jest.
+ * Reads the data object k6 passes to handleSummary() by default (the shape k6 keeps for
+ * handleSummary; `--new-machine-readable-summary` switches to another one, which is reported as
+ * unrecognised rather than misread as a pass). Pure module, tested with jest.
  */
 
 export interface SummaryMetric {
@@ -48,12 +49,23 @@ export interface SummaryReport {
   testType: string;
   target: string;
   finishedAt: string;
-  passed: boolean;
+  /** null when the data is not in the expected shape: trust k6's exit code then. */
+  passed: boolean | null;
   breachedThresholds: BreachedThreshold[];
   requests: number;
   durationMs: number | null;
   /** The complete object k6 handed to handleSummary, for tooling. */
   k6: SummaryData;
+}
+
+/** True when `data` has the metrics/values shape this module reads. */
+export function isRecognisedSummary(data: SummaryData): boolean {
+  const metrics: unknown = data.metrics;
+  if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) return false;
+  return Object.keys(metrics).every((name) => {
+    const metric = (metrics as Record<string, unknown>)[name];
+    return typeof metric === 'object' && metric !== null && typeof (metric as { values?: unknown }).values === 'object';
+  });
 }
 
 export function breachedThresholds(data: SummaryData): BreachedThreshold[] {
@@ -69,14 +81,15 @@ export function breachedThresholds(data: SummaryData): BreachedThreshold[] {
 }
 
 export function summaryReport(data: SummaryData, meta: SummaryMeta): SummaryReport {
-  const breached = breachedThresholds(data);
+  const recognised = isRecognisedSummary(data);
+  const breached = recognised ? breachedThresholds(data) : [];
   return {
     testType: meta.testType,
     target: meta.target,
     finishedAt: meta.finishedAt,
-    passed: breached.length === 0,
+    passed: recognised ? breached.length === 0 : null,
     breachedThresholds: breached,
-    requests: data.metrics?.http_reqs?.values.count ?? 0,
+    requests: recognised ? (data.metrics?.http_reqs?.values.count ?? 0) : 0,
     durationMs: data.state?.testRunDurationMs ?? null,
     k6: data,
   };
@@ -150,6 +163,9 @@ const REPORT_METRICS = [
 ];
 
 export function textSummary(data: SummaryData, meta: SummaryMeta): string {
+  if (!isRecognisedSummary(data)) {
+    return `\nokta-token-hook ${meta.testType} test against ${meta.target}: summary data not recognised (was --new-machine-readable-summary set?); k6's exit code tells whether the thresholds held.\n`;
+  }
   const metrics = data.metrics ?? {};
   const breached = breachedThresholds(data);
   const lines: string[] = [];

@@ -76,9 +76,19 @@ describe('end-of-test summary', () => {
     expect(text).toMatch(/✓ valid Okta answer\s+100\.00% \(15000 of 15000\)/);
   });
 
-  it('copes with an empty data object', () => {
-    expect(textSummary({}, meta)).toContain('PASSED');
-    expect(summaryReport({}, meta)).toMatchObject({ passed: true, requests: 0, durationMs: null });
+  it('never reports a pass for data it cannot read (another summary shape)', () => {
+    const otherShape = { version: '1.0.0', results: { metrics: [] } } as unknown as SummaryData;
+    for (const data of [{}, otherShape, { metrics: { http_reqs: { type: 'counter' } } } as unknown as SummaryData]) {
+      expect(textSummary(data, meta)).toContain('summary data not recognised');
+      expect(textSummary(data, meta)).not.toContain('PASSED');
+      expect(summaryReport(data, meta)).toMatchObject({ passed: null, requests: 0 });
+    }
+  });
+
+  it('reports a run without thresholds or checks as passed', () => {
+    const data: SummaryData = { metrics: { http_reqs: { type: 'counter', values: { count: 3, rate: 1 } } } };
+    expect(textSummary(data, meta)).toContain(': PASSED');
+    expect(summaryReport(data, meta)).toMatchObject({ passed: true, requests: 3, durationMs: null });
   });
 
   it('formats durations from microseconds to minutes', () => {
