@@ -1,0 +1,136 @@
+/**
+ * The fetch layer of lookups: undici 7's own `request` with one `Agent` per lookup (its connection
+ * pool, and its CA when `tls.caFile` is set). undici's `request` is used rather than Node 20's
+ * global fetch: the global fetch is undici 6 inside Node, and mixing it with an undici 7 `Agent`
+ * as `dispatcher` is a cross-version contract nobody tests; `request` is also cheaper (no WHATWG
+ * streams) and aborts the socket when the signal fires, so a cancelled call reaches the upstream.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export type UpstreamErrorKind = 'timeout' | 'error';
+
+/**
+ * An upstream call that failed. `countsAsFailure` tells the circuit breaker whether the upstream
+ * looks unhealthy (connection errors, timeouts, 5xx, 408, 429, unreadable bodies) rather than
+ * answering a request it does not like (other 4xx). Messages never contain URLs or credentials.
+ */
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  constructor(
+    message: string,
+    readonly kind: UpstreamErrorKind,
+    readonly countsAsFailure: boolean,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Status codes that say the upstream is overloaded or broken (the breaker counts them). */
+export function isUnhealthyStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+export interface AgentOptions {
+  /** PEM with the CA(s) to trust instead of the public roots. */
+  ca?: string;
+  /** Upper bound of connections per origin (the lookup's concurrency limit). */
+  connections: number;
+}
+
+export function createAgent(options: AgentOptions): Agent {
+  return new Agent({
+    connections: options.connections,
+    keepAliveTimeout: 30_000,
+    connect: options.ca ? { ca: options.ca, timeout: 10_000 } : { timeout: 10_000 },
+  });
+}
+
+/** Why `signal` was aborted, as reported by whoever aborted it (see `Lookup`). */
+function abortMessage(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error && reason.message ? reason.message : 'aborted';
+}
+
+function describeNetworkError(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;
+  return code ? `connection failed (${code})` : 'connection failed';
+}
+
+/**
+ * Sends one request and reads the whole body (at most `maxBytes`). Throws `UpstreamError` for
+ * network errors, aborts (kind `timeout`) and oversized bodies; any HTTP status is returned.
+ */
+export async function send(
+  dispatcher: Dispatcher,
+  upstream: UpstreamRequest,
+  options: { signal: AbortSignal; maxBytes: number },
+): Promise<UpstreamResponse> {
+  const { signal, maxBytes } = options;
+  if (signal.aborted) throw new UpstreamError(abortMessage(signal), 'timeout', true);
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(upstream.url, {
+      dispatcher,
+      method: upstream.method,
+      headers: upstream.headers,
+      body: upstream.body,
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) throw new UpstreamError(abortMessage(signal), 'timeout', true);
+    throw new UpstreamError(describeNetworkError(err), 'error', true);
+  }
+  const { statusCode, headers, body } = response;
+  const declared = Number(headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    body.destroy();
+    throw new UpstreamError(`response larger than ${maxBytes} bytes`, 'error', true, statusCode);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        body.destroy();
+        throw new UpstreamError(`response larger than ${maxBytes} bytes`, 'error', true, statusCode);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof UpstreamError) throw err;
+    if (signal.aborted) throw new UpstreamError(abortMessage(signal), 'timeout', true, statusCode);
+    throw new UpstreamError('response body could not be read', 'error', true, statusCode);
+  }
+  return { status: statusCode, headers, body: Buffer.concat(chunks, size) };
+}
+
+/** Parses a JSON body; garbage is an upstream failure. */
+export function parseJson(response: UpstreamResponse): unknown {
+  try {
+    return JSON.parse(response.body.toString('utf8')) as unknown;
+  } catch {
+    throw new UpstreamError(`invalid JSON in HTTP ${response.status} response`, 'error', true, response.status);
+  }
+}
+
+/** Single header value (first one when repeated). */
+export function headerValue(response: UpstreamResponse, name: string): string | undefined {
+  const value = response.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,6 @@
+/** External data for claims: see README "Lookups". */
+export { parseLookups, LOOKUP_DEFAULTS, LOOKUP_NAME_PATTERN, MAX_LOOKUPS, type LookupProblem, type ParsedLookups } from './definition';
+export { Lookup, type ResolveOptions } from './lookup';
+export { LookupSet, type LookupSetOptions } from './set';
+export { lookupMetricsEvents, combineLookupEvents } from './metrics';
+export * from './types';

@@ -1,0 +1,85 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseLookups } from '../../src/lookups/definition';
+import { LookupSet } from '../../src/lookups/set';
+import type { CacheResult, CircuitStateName, LookupCallEvent, LookupContext, LookupDefinition, LookupEvents } from '../../src/lookups/types';
+import { createRulesEnvironment } from '../../src/rules/cel';
+import { RequestContext } from '../../src/rules/context';
+import type { TokenHookEvent } from '../../src/hook/types';
+import { oktaFixture } from '../helpers/fixtures';
+
+/** The rules environment with `lookup` declared, as the rules loader builds it. */
+export const LOOKUP_ENV = createRulesEnvironment([{ name: 'lookup', type: 'map<string, dyn>', description: 'lookup values' }]);
+
+/** Definitions from a `lookups:` mapping; fails the test with every problem when invalid. */
+export function defineLookups(spec: Record<string, unknown>): LookupDefinition[] {
+  const parsed = parseLookups(spec, LOOKUP_ENV);
+  if (parsed.problems.length > 0) throw new Error(`unexpected lookup problems:\n${parsed.problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('\n')}`);
+  return parsed.definitions;
+}
+
+/** Problems for an invalid `lookups:` mapping as `path: message` lines. */
+export function lookupProblems(spec: unknown): string[] {
+  return parseLookups(spec, LOOKUP_ENV).problems.map((p) => `${p.path.join('.')}: ${p.message}`);
+}
+
+/** The CEL context of a real Okta payload (authorization code, full) for the given user id. */
+export function contextForUser(userId: string | null, clientId = '0oa7h3j5k7L9z1X3c5v7'): LookupContext {
+  const event: TokenHookEvent = oktaFixture('token-hook-authcode-full');
+  const context = event.data.context as { user?: { id?: string } | null; protocol?: { client?: { id?: string } } };
+  if (userId === null) delete context.user;
+  else if (context.user) context.user.id = userId;
+  if (context.protocol?.client) context.protocol.client.id = clientId;
+  return new RequestContext(event) as unknown as LookupContext;
+}
+
+/** Records every lookup event. */
+export class EventLog implements LookupEvents {
+  readonly calls: LookupCallEvent[] = [];
+  readonly caches: CacheResult[] = [];
+  readonly states: CircuitStateName[] = [];
+  call = (event: LookupCallEvent): void => void this.calls.push(event);
+  cache = (event: { result: CacheResult }): void => void this.caches.push(event.result);
+  circuit = (event: { state: CircuitStateName }): void => void this.states.push(event.state);
+  callResults(): string[] {
+    return this.calls.map((c) => c.result);
+  }
+}
+
+/** An AbortSignal that fires after `ms`, and its cleanup. */
+export function deadline(ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error('request deadline exceeded')), ms);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it is true or `timeoutMs` passes. */
+export async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+/** A temp directory for secret files; `cleanup` removes it. */
+export async function secretDir(): Promise<{ dir: string; write(name: string, content: string): Promise<string>; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'lookups-'));
+  return {
+    dir,
+    write: async (name, content) => {
+      const path = join(dir, name);
+      await writeFile(path, content);
+      return path;
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Builds a set for one definition map; remember `await set.close()`. */
+export async function lookupSet(spec: Record<string, unknown>, events?: LookupEvents): Promise<LookupSet> {
+  return LookupSet.create(defineLookups(spec), { events });
+}
