@@ -9,9 +9,12 @@ export const chartDir = path.join(repoRoot, 'charts/okta-token-hook');
 /** CI clones the repository with a copy of shared/ beside it. */
 export const sharedDir = path.resolve(repoRoot, '../shared');
 
-/** Parses one YAML file as YAML 1.1 (what Helm, kubectl and skaffold's Go YAML libraries read). */
-export function readYaml(file: string): unknown {
-  const doc = YAML.parseDocument(readFileSync(file, 'utf8'), { version: '1.1', uniqueKeys: true });
+/**
+ * Parses one YAML file, by default as YAML 1.1 (Helm and kubectl read with go-yaml v2); skaffold
+ * reads its config with go-yaml v3, which follows YAML 1.2.
+ */
+export function readYaml(file: string, version: '1.1' | '1.2' = '1.1'): unknown {
+  const doc = YAML.parseDocument(readFileSync(file, 'utf8'), { version, uniqueKeys: true });
   if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
   return doc.toJS();
 }

@@ -1,0 +1,152 @@
+/**
+ * The Dockerfile: linted with dockerfile-utils, then its essentials asserted from the parsed
+ * instructions (multi-stage, pinned bases, production dependencies only, non-root, exec form with the
+ * tracing bootstrap loaded first) and its build context checked against .dockerignore and the repo.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DockerfileParser, type Instruction } from 'dockerfile-ast';
+import { validate } from 'dockerfile-utils';
+import { repoRoot } from './support/paths';
+
+const source = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+const dockerfile = DockerfileParser.parse(source);
+const instructions = dockerfile.getInstructions();
+
+/** Default values of the ARGs declared before the first FROM (what `docker build` uses). */
+const globalArgs = new Map(
+  dockerfile
+    .getInitialARGs()
+    .map((arg) => arg.getProperty())
+    .filter((p) => p !== null)
+    .map((p) => [p.getName(), p.getValue() ?? '']),
+);
+const expand = (text: string): string => text.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string | undefined, b: string | undefined) => globalArgs.get((a ?? b)!) ?? '');
+
+interface Stage {
+  name: string;
+  image: string;
+  instructions: Instruction[];
+}
+const stages: Stage[] = [];
+for (const instruction of instructions) {
+  if (instruction.getKeyword() === 'FROM') {
+    const [image, , name] = (instruction.getArgumentsContent() ?? '').split(/\s+/);
+    stages.push({ name: name ?? String(stages.length), image: expand(image!), instructions: [] });
+  } else if (stages.length > 0) {
+    stages.at(-1)!.instructions.push(instruction);
+  }
+}
+const finalStage = stages.at(-1)!;
+const inFinal = (keyword: string): Instruction[] => finalStage.instructions.filter((i) => i.getKeyword() === keyword);
+const execForm = (instruction: Instruction): string[] => JSON.parse(instruction.getArgumentsContent() ?? 'null') as string[];
+const flagsOf = (instruction: Instruction): Map<string, string> =>
+  new Map(
+    (instruction as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] })
+      .getFlags()
+      .map((f) => [f.getName(), f.getValue() ?? '']),
+  );
+
+/** .dockerignore patterns (Go filepath.Match plus `**`), enough for the patterns we use. */
+function dockerIgnored(file: string): boolean {
+  const patterns = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  let ignored = false;
+  for (const raw of patterns) {
+    const negate = raw.startsWith('!');
+    const pattern = (negate ? raw.slice(1) : raw).replace(/^\/+/, '');
+    let body = '';
+    for (let i = 0; i < pattern.length; i++) {
+      if (pattern.startsWith('**/', i)) {
+        body += '(.*/)?';
+        i += 2;
+      } else if (pattern.startsWith('**', i)) {
+        body += '.*';
+        i += 1;
+      } else if (pattern[i] === '*') body += '[^/]*';
+      else if (pattern[i] === '?') body += '[^/]';
+      else body += pattern[i]!.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+    const regex = new RegExp(`^${body}(/.*)?$`);
+    if (regex.test(file)) ignored = !negate;
+  }
+  return ignored;
+}
+
+describe('Dockerfile', () => {
+  it('passes the dockerfile-utils linter with no problem at all', () => {
+    expect(validate(source).map((d) => `line ${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
+  });
+
+  it('is multi-stage: compile with dev dependencies, install production dependencies apart, run on a minimal image', () => {
+    expect(stages.map((s) => s.name)).toEqual(['build', 'deps', 'runtime']);
+    const run = (stage: Stage): string => stage.instructions.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent()).join('\n');
+    expect(run(stages[0]!)).toMatch(/npm ci\b/);
+    expect(run(stages[0]!)).toContain('npm run build');
+    expect(run(stages[1]!)).toMatch(/npm ci .*--omit=dev/);
+    expect(inFinal('RUN')).toEqual([]);
+    const copies = inFinal('COPY').map((c) => ({ from: flagsOf(c).get('from'), args: c.getArgumentsContent() }));
+    expect(copies).toContainEqual({ from: 'deps', args: '/app/node_modules ./node_modules' });
+    expect(copies).toContainEqual({ from: 'build', args: '/app/dist ./dist' });
+    expect(copies.some((c) => c.from === 'build' && c.args?.includes('node_modules'))).toBe(false);
+  });
+
+  it('pins every base image to a precise tag (never latest)', () => {
+    for (const stage of stages) {
+      expect(stage.image).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+(@sha256:[a-f0-9]{64})?$/);
+      expect(stage.image).not.toMatch(/:latest\b/);
+    }
+    expect(stages[0]!.image).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
+    expect(finalStage.image).toMatch(/^gcr\.io\/distroless\/nodejs20-debian12:nonroot/);
+  });
+
+  it('runs as a non-root user with the app files owned by root (read-only to the process)', () => {
+    const users = inFinal('USER').map((u) => u.getArgumentsContent()!);
+    expect(users).toEqual(['65532:65532']);
+    expect(inFinal('COPY').every((c) => !flagsOf(c).has('chown'))).toBe(true);
+  });
+
+  it('starts Node directly as PID 1 in exec form, loading the tracing bootstrap before the app', () => {
+    const [entrypoint] = inFinal('ENTRYPOINT');
+    const [cmd] = inFinal('CMD');
+    expect(inFinal('ENTRYPOINT')).toHaveLength(1);
+    expect(inFinal('CMD')).toHaveLength(1);
+    const argv = [...execForm(entrypoint!), ...execForm(cmd!)];
+    expect(argv).toEqual(['/nodejs/bin/node', '--require', '/app/dist/instrumentation.js', '/app/dist/main.js']);
+    expect(argv.join(' ')).not.toMatch(/\b(npm|sh|bash)\b/);
+  });
+
+  it('carries OCI labels and exposes the hook and metrics ports', () => {
+    const labels = inFinal('LABEL').flatMap((l) => (l as unknown as { getProperties(): { getName(): string }[] }).getProperties().map((p) => p.getName()));
+    for (const label of ['title', 'description', 'version', 'revision', 'created', 'licenses']) expect(labels).toContain(`org.opencontainers.image.${label}`);
+    expect(inFinal('EXPOSE').map((e) => e.getArgumentsContent())).toEqual(['8080 9464']);
+    expect(inFinal('ENV').map((e) => e.getArgumentsContent())).toContain('NODE_ENV=production');
+  });
+
+  it('copies only files that exist in the build context and are not excluded by .dockerignore', () => {
+    const sources = stages
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.getKeyword() === 'COPY' && !flagsOf(i).has('from'))
+      .flatMap((i) => i.getArgumentsContent()!.split(/\s+/).slice(0, -1));
+    expect(sources.sort()).toEqual(['package-lock.json', 'package-lock.json', 'package.json', 'package.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
+    for (const file of sources) {
+      expect(existsSync(path.join(repoRoot, file))).toBe(true);
+      expect(dockerIgnored(file)).toBe(false);
+    }
+    for (const excluded of ['node_modules', 'dist', '.git', 'test', 'charts', '.env', '.env.local', 'src/app.test.ts', 'src/hook/x.test.ts', 'README.md']) {
+      expect(dockerIgnored(excluded)).toBe(true);
+    }
+    expect(dockerIgnored('src/hook/builder.ts')).toBe(false);
+  });
+
+  it('runs files the build produces: tsconfig.build.json compiles src/ to dist/, main and instrumentation exist', () => {
+    const build = JSON.parse(readFileSync(path.join(repoRoot, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { rootDir: string; outDir: string } };
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { build: string } };
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
+    expect(build.compilerOptions).toMatchObject({ rootDir: 'src', outDir: 'dist' });
+    expect(existsSync(path.join(repoRoot, 'src/main.ts'))).toBe(true);
+    expect(existsSync(path.join(repoRoot, 'src/instrumentation.ts'))).toBe(true);
+  });
+});
