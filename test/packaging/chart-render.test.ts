@@ -336,6 +336,17 @@ describe('chart scenarios', () => {
     expect(dashboard.metadata.labels['example.com/dashboard']).toBe('yes');
   });
 
+  it.each([
+    [{}, 'okta-token-hook:0.1.0'],
+    [{ image: { repository: 'r.example.com/hook', tag: 'abc' } }, 'r.example.com/hook:abc'],
+    [{ image: { tag: `abc@sha256:${'a'.repeat(64)}` } }, `okta-token-hook:abc@sha256:${'a'.repeat(64)}`],
+    [{ image: { tag: 'abc@' } }, 'okta-token-hook:abc'],
+    [{ image: { tag: 'abc', digest: `sha256:${'b'.repeat(64)}` } }, `okta-token-hook@sha256:${'b'.repeat(64)}`],
+  ])('image values %j give the reference %s (including skaffold\'s TAG@DIGEST form)', (image, expected) => {
+    const chart = renderChart([scenario('default'), image]);
+    expect(container(findOne(chart, 'Deployment')).image).toBe(expected);
+  });
+
   it('renders large integers as integers, not in float notation', () => {
     const chart = renderChart([scenario('default'), { config: { bodyLimitBytes: 4194304 } }]);
     expect(envValue(container(findOne(chart, 'Deployment')), 'HOOK_BODY_LIMIT_BYTES')).toBe('4194304');

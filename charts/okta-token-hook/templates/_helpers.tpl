@@ -50,12 +50,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* Image reference: repository@digest when a digest is given, else repository:tag (tag defaults to appVersion). */}}
+{{/*
+Image reference: repository@digest when a digest is given, else repository:tag (tag defaults to
+appVersion). skaffold sets the tag to "TAG@DIGEST", with an empty digest for images it loads into
+kind or minikube without pushing: the dangling "@" is dropped.
+*/}}
 {{- define "okta-token-hook.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | trimSuffix "@") }}
 {{- end }}
 {{- end }}
 
