@@ -45,7 +45,7 @@ export const LOOKUP_DEFAULTS = {
   cache: { maxEntries: 10_000, ttlSeconds: 60, staleWhileRevalidateSeconds: 30, staleIfErrorSeconds: 600, negativeTtlSeconds: 10 },
   breaker: { consecutiveFailures: 5, halfOpenAfterSeconds: 10 },
   concurrency: { limit: 20, queue: 50 },
-  oktaGroups: { pageSize: 200, maxPages: 5, userId: 'user.id', scopes: ['okta.users.read'] },
+  oktaGroups: { pageSize: 200, maxPages: 5, userId: 'user != null ? user.id : null', scopes: ['okta.users.read'] },
 } as const;
 
 const COMMON_KEYS = ['type', 'description', 'timeoutMs', 'cache', 'breaker', 'concurrency', 'tls', 'maxResponseBytes'];

@@ -81,7 +81,7 @@ export interface OktaGroupsLookupDefinition extends LookupDefinitionBase {
   type: 'oktaGroups';
   /** `https://example.okta.com` (origin only). */
   orgUrl: string;
-  /** CEL giving the Okta user id (default `user.id`); null or "" means no call and a null value. */
+  /** CEL giving the Okta user id (default: `user.id`, null without a user); null or "" means no call and a null value. */
   userId: CompiledExpression;
   auth: OktaAuth;
   /** Both must match when both are set. */

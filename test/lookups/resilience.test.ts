@@ -1,0 +1,157 @@
+import { lookupMetricsEvents } from '../../src/lookups/metrics';
+import type { LookupSet } from '../../src/lookups/set';
+import { Metrics } from '../../src/observability/metrics';
+import { reply, startUpstream, type Upstream } from '../helpers/upstream';
+import { contextForUser, deadline, eventually, EventLog, lookupSet, sleep } from './helpers';
+
+describe('lookup circuit breaker and concurrency limit', () => {
+  let upstream: Upstream;
+  let set: LookupSet | undefined;
+  let events: EventLog;
+
+  beforeEach(async () => {
+    upstream = await startUpstream(reply.fail(503));
+    events = new EventLog();
+  });
+  afterEach(async () => {
+    await set?.close();
+    set = undefined;
+    await upstream.close();
+  });
+
+  const crm = (extra: Record<string, unknown>) =>
+    lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, cache: false, ...extra } }, events);
+
+  it('opens after consecutive failures, then fails fast without calling the upstream', async () => {
+    set = await crm({ breaker: { consecutiveFailures: 3, halfOpenAfterSeconds: 60 } });
+    const lookup = set.get('crm')!;
+    for (let i = 0; i < 3; i++) expect(await lookup.resolve(contextForUser(`u${i}`))).toMatchObject({ status: 'error' });
+    expect(lookup.circuitState).toBe('open');
+    const started = performance.now();
+    const outcomes = [];
+    for (let i = 0; i < 50; i++) outcomes.push(await lookup.resolve(contextForUser(`v${i}`)));
+    const perCall = (performance.now() - started) / 50;
+    expect(outcomes.every((o) => o.status === 'circuit_open' && !o.ok)).toBe(true);
+    expect(outcomes[0]!.error).toBe('circuit open: upstream failing, not called');
+    expect(upstream.count()).toBe(3);
+    // A dead upstream costs well under a millisecond per call, not a timeout.
+    expect(perCall).toBeLessThan(1);
+    expect(events.callResults().filter((r) => r === 'circuit_open')).toHaveLength(50);
+    expect(events.states).toEqual(['closed', 'open']);
+  });
+
+  it('opens on hung calls too (timeouts count), so later requests stop waiting', async () => {
+    upstream.handler = reply.hang();
+    set = await crm({ timeoutMs: 50, breaker: { consecutiveFailures: 2, halfOpenAfterSeconds: 60 } });
+    const lookup = set.get('crm')!;
+    await lookup.resolve(contextForUser('u1'));
+    await lookup.resolve(contextForUser('u2'));
+    const started = performance.now();
+    expect(await lookup.resolve(contextForUser('u3'))).toMatchObject({ status: 'circuit_open' });
+    expect(performance.now() - started).toBeLessThan(10);
+    expect(upstream.count()).toBe(2);
+  });
+
+  it('probes once when half-open and closes again on success', async () => {
+    set = await crm({ breaker: { consecutiveFailures: 2, halfOpenAfterSeconds: 0.2 } });
+    const lookup = set.get('crm')!;
+    await lookup.resolve(contextForUser('u1'));
+    await lookup.resolve(contextForUser('u2'));
+    expect(lookup.circuitState).toBe('open');
+    const arrivals: number[] = [];
+    upstream.handler = () => {
+      arrivals.push(performance.now());
+      return { status: 200, json: { ok: true }, delayMs: 50 };
+    };
+    await sleep(220);
+    // Concurrent calls during the probe wait for it instead of piling onto a recovering upstream.
+    const outcomes = await Promise.all([lookup.resolve(contextForUser('p1')), lookup.resolve(contextForUser('p2')), lookup.resolve(contextForUser('p3'))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['success', 'success', 'success']);
+    expect(arrivals).toHaveLength(3);
+    expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(45);
+    expect(arrivals[2]! - arrivals[0]!).toBeGreaterThanOrEqual(45);
+    expect(lookup.circuitState).toBe('closed');
+    expect(events.states).toEqual(['closed', 'open', 'half_open', 'closed']);
+  });
+
+  it('reopens when the half-open probe fails', async () => {
+    set = await crm({ breaker: { consecutiveFailures: 1, halfOpenAfterSeconds: 0.1 } });
+    const lookup = set.get('crm')!;
+    await lookup.resolve(contextForUser('u1'));
+    await sleep(120);
+    expect(await lookup.resolve(contextForUser('u2'))).toMatchObject({ status: 'error' });
+    expect(lookup.circuitState).toBe('open');
+    expect(await lookup.resolve(contextForUser('u3'))).toMatchObject({ status: 'circuit_open' });
+    expect(upstream.count()).toBe(2);
+  });
+
+  it('does not count answers the upstream gave on purpose (4xx) as failures', async () => {
+    upstream.handler = reply.fail(403);
+    set = await crm({ breaker: { consecutiveFailures: 2, halfOpenAfterSeconds: 60 } });
+    const lookup = set.get('crm')!;
+    for (let i = 0; i < 5; i++) expect(await lookup.resolve(contextForUser(`u${i}`))).toMatchObject({ status: 'error', httpStatus: 403 });
+    expect(lookup.circuitState).toBe('closed');
+    expect(upstream.count()).toBe(5);
+  });
+
+  it('stays closed on a flapping upstream with a consecutive breaker, and opens with a sampling breaker', async () => {
+    upstream.handler = reply.flap(reply.fail(500), reply.json({ ok: 1 }));
+    set = await crm({ breaker: { consecutiveFailures: 2, halfOpenAfterSeconds: 60 } });
+    for (let i = 0; i < 10; i++) await set.get('crm')!.resolve(contextForUser(`u${i}`));
+    expect(set.get('crm')!.circuitState).toBe('closed');
+    await set.close();
+
+    set = await crm({ breaker: { failureRatio: 0.4, windowSeconds: 5, minimumRps: 1, halfOpenAfterSeconds: 60 } });
+    const lookup = set.get('crm')!;
+    const statuses: string[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await lookup.resolve(contextForUser(`w${i}`))).status);
+    expect(lookup.circuitState).toBe('open');
+    expect(statuses).toContain('circuit_open');
+  });
+
+  it('rejects calls beyond the concurrency limit and queue at once', async () => {
+    upstream.handler = reply.slow(150, reply.json({ ok: 1 }));
+    set = await crm({ concurrency: { limit: 2, queue: 1 } });
+    const lookup = set.get('crm')!;
+    const started = performance.now();
+    const outcomes = await Promise.all(Array.from({ length: 6 }, (_, i) => lookup.resolve(contextForUser(`u${i}`))));
+    const statuses = outcomes.map((o) => o.status).sort();
+    expect(statuses).toEqual(['rejected', 'rejected', 'rejected', 'success', 'success', 'success']);
+    expect(outcomes.find((o) => o.status === 'rejected')?.error).toBe('concurrency limit reached, not called');
+    expect(upstream.maxInFlight).toBe(2);
+    expect(upstream.count()).toBe(3);
+    // Rejections do not open the breaker.
+    expect(lookup.circuitState).toBe('closed');
+    expect(performance.now() - started).toBeLessThan(450);
+    expect(events.callResults().filter((r) => r === 'rejected')).toHaveLength(3);
+  });
+
+  it('feeds the Prometheus lookup metrics', async () => {
+    const metrics = new Metrics({ version: 'test' });
+    await upstream.close();
+    upstream = await startUpstream(reply.json({ tier: 'gold' }));
+    set = await lookupSet(
+      { crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, breaker: { consecutiveFailures: 1, halfOpenAfterSeconds: 60 } } },
+      lookupMetricsEvents(metrics),
+    );
+    const lookup = set.get('crm')!;
+    await lookup.resolve(contextForUser('u1'));
+    await lookup.resolve(contextForUser('u1'));
+    upstream.handler = reply.hang();
+    const limit = deadline(60);
+    await lookup.resolve(contextForUser('u2'), { signal: limit.signal });
+    limit.clear();
+    // The abandoned call is cancelled (the upstream sees it) and recorded as a timeout, which opens the breaker.
+    await upstream.waitForCancelled(1);
+    await eventually(() => lookup.circuitState === 'open');
+    await lookup.resolve(contextForUser('u3'));
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/okta_hook_lookup_cache_total\{lookup="crm",result="miss"\} 3/);
+    expect(text).toMatch(/okta_hook_lookup_cache_total\{lookup="crm",result="hit"\} 1/);
+    expect(text).toMatch(/okta_hook_lookup_duration_seconds_count\{lookup="crm",result="success"\} 1/);
+    expect(text).toMatch(/okta_hook_lookup_duration_seconds_count\{lookup="crm",result="timeout"\} 1/);
+    expect(text).toMatch(/okta_hook_lookup_duration_seconds_count\{lookup="crm",result="circuit_open"\} 1/);
+    expect(text).toMatch(/okta_hook_lookup_circuit_state\{lookup="crm"\} 2/);
+    expect(upstream.count()).toBe(2);
+  });
+});
