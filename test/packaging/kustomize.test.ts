@@ -35,7 +35,17 @@ describe('k8s/ kustomize', () => {
   let base: Obj[];
   let dev: Obj[];
   beforeAll(async () => {
-    [base, dev] = await Promise.all([kustomize('k8s/base'), kustomize('k8s/overlays/dev')]);
+    // The base also renders with old kustomize (v2, Debian's kubectl 1.20); the overlay needs v4+.
+    base = await kustomize('k8s/base');
+  });
+
+  it('kubectl embeds kustomize v4 or later (the dev overlay uses `patches`)', async () => {
+    const { stdout } = await run('kubectl', ['version', '--client'], { timeout: 30000 });
+    const kustomizeVersion = /Kustomize Version: (v[\d.]+)/.exec(stdout)?.[1];
+    if (!kustomizeVersion || Number(kustomizeVersion.slice(1).split('.')[0]) < 4) {
+      throw new Error(`kubectl embeds kustomize ${kustomizeVersion ?? 'v2 or older'}; install a kubectl from 1.21 on (${stdout.split('\n')[0]})`);
+    }
+    dev = await kustomize('k8s/overlays/dev');
   });
 
   it('renders the base and the dev overlay into objects that validate against the Kubernetes schemas', () => {
