@@ -141,6 +141,11 @@ describe('chart defaults (ci/default-values.yaml)', () => {
     expect((readYaml(path.join(chartDir, 'values.yaml')) as Obj).rules.content).toContain('hello-from-hook');
   });
 
+  it('passes pod annotations through next to the checksums', () => {
+    const chart = renderChart([scenario('existing-secret'), { podAnnotations: { 'example.com/team': 'identity' } }]);
+    expect((findOne(chart, 'Deployment') as Obj).spec.template.metadata.annotations).toEqual({ 'example.com/team': 'identity' });
+  });
+
   it('rolls the pods when a chart-owned Secret or ConfigMap changes (checksum annotations)', () => {
     const annotations = deployment.spec.template.metadata.annotations as Obj;
     const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -261,7 +266,7 @@ describe('chart scenarios', () => {
     expect(volumes.find((v) => v.configMap)!.configMap.name).toBe('okta-token-hook-ci-rules');
     expect(chart.objects.filter((o) => o.kind === 'Secret')).toEqual([]);
     expect(chart.objects.filter((o) => o.kind === 'ConfigMap' && !o.metadata.annotations?.['helm.sh/hook'])).toEqual([]);
-    expect(deployment.spec.template.metadata.annotations ?? {}).toEqual({});
+    expect('annotations' in deployment.spec.template.metadata).toBe(false);
     const hookTest = findOne(chart, 'Pod', '-test-hook') as Obj;
     expect((hookTest.spec.volumes as Obj[]).find((v) => v.secret)!.secret.secretName).toBe('okta-token-hook-ci');
   });
