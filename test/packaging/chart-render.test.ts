@@ -303,6 +303,8 @@ describe('chart scenarios', () => {
     expect(monitor.metadata.labels.release).toBe('kube-prometheus-stack');
     expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
     expect(monitor.spec.namespaceSelector).toEqual({ matchNames: ['okta'] });
+    // Prometheus takes the job label from this Service label: "okta-token-hook" for any release name.
+    expect(service.metadata.labels[monitor.spec.jobLabel]).toBe('okta-token-hook');
     expect(monitor.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
     expect((service.spec.ports as Obj[]).map((p) => p.name)).toContain('metrics');
 
