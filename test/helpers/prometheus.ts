@@ -48,7 +48,7 @@ export function describeWithBinary(binary: string, title: string, body: (path: s
 }
 
 export function runTool(path: string, args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(path, args, { encoding: 'utf8', input, timeout: 30000 });
+  const result = spawnSync(path, args, { encoding: 'utf8', input, timeout: 100000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
