@@ -8,8 +8,10 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseTokenHookEvent } from './hook/parse';
-import { RulesEngine } from './rules/engine';
-import { explain, formatExplainText } from './rules/explain';
+import { LookupSet } from './lookups/set';
+import { LookupSetupError, type LookupDefinition, type LookupOutcome } from './lookups/types';
+import { RulesEngine, type LookupResolver } from './rules/engine';
+import { explain, formatExplainText, lookupTarget } from './rules/explain';
 import { parseRules, readRulesText } from './rules/load';
 import { RulesFileError, TOKEN_LABEL, type CompiledRule, type RuleSet } from './rules/types';
 
@@ -26,8 +28,11 @@ const USAGE = `Usage:
   okta-token-hook check RULES_FILE
       Validate a rules file (YAML or JSON) exactly as the service does at startup.
   okta-token-hook explain --rules RULES_FILE --request PAYLOAD.json [--json] [--no-debug-context]
+                          [--deadline-ms N] [--offline]
       Evaluate the rules against an Okta token hook payload and show, per rule, whether it matched,
       what it changed in which token, every skipped change and why, and the exact response.
+      Lookups the matching rules need are called for real, within --deadline-ms (default 1500, as
+      HOOK_DEADLINE_MS); --offline calls none and treats them as failed (shows fallbacks/onError).
 
 Exit codes: 0 ok, 1 invalid rules file, 2 usage or I/O error.
 `;
@@ -63,8 +68,23 @@ function summarizeRule(rule: CompiledRule): string {
   if (rule.remove.length > 0) parts.push(`remove ${rule.remove.map((c) => `${c.name} [${tokensOf(c.tokens)}]`).join(', ')}`);
   if (rule.lifetimes.length > 0) parts.push(`lifetime ${rule.lifetimes.map((l) => `${TOKEN_LABEL[l.token]}=${l.seconds}s`).join(', ')}`);
   const when = rule.when ? `when ${rule.when.source}` : 'always';
-  return `  #${rule.index + 1} ${rule.name}: ${when}; ${parts.join('; ')}${rule.onError === 'deny' ? '; onError: deny' : ''}`;
+  const lookups = rule.lookups.size > 0 ? `; reads lookup ${[...rule.lookups].join(', ')}` : '';
+  return `  #${rule.index + 1} ${rule.name}: ${when}; ${parts.join('; ')}${lookups}${rule.onError === 'deny' ? '; onError: deny' : ''}`;
 }
+
+function summarizeLookup(definition: LookupDefinition): string {
+  const cache = definition.cache.enabled ? `cache ${definition.cache.ttlMs / 1000} s` : 'no cache';
+  return `  lookup ${definition.name}: ${definition.type} ${lookupTarget(definition)}; timeout ${definition.timeoutMs} ms; ${cache}`;
+}
+
+/** Stand-in for `--offline`: every lookup fails without a call. */
+const OFFLINE: LookupResolver = {
+  async resolve(names) {
+    const outcomes = new Map<string, LookupOutcome>();
+    for (const name of names) outcomes.set(name, { lookup: name, type: 'http', ok: false, status: 'error', error: 'not called (--offline)', durationMs: 0 });
+    return outcomes;
+  },
+};
 
 async function check(args: string[], io: CliIO): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
@@ -73,8 +93,12 @@ async function check(args: string[], io: CliIO): Promise<number> {
   const ruleSet = await loadRules(file, io);
   if (typeof ruleSet === 'number') return ruleSet;
   const count = ruleSet.rules.length;
-  io.out(`${file}: OK, ${count} rule${count === 1 ? '' : 's'} (version ${ruleSet.version})\n`);
+  const lookups = ruleSet.lookups.length;
+  const lookupCount = lookups > 0 ? `, ${lookups} lookup${lookups === 1 ? '' : 's'}` : '';
+  io.out(`${file}: OK, ${count} rule${count === 1 ? '' : 's'}${lookupCount} (version ${ruleSet.version})\n`);
+  for (const definition of ruleSet.lookups) io.out(`${summarizeLookup(definition)}\n`);
   for (const rule of ruleSet.rules) io.out(`${summarizeRule(rule)}\n`);
+  // Lookup files (secrets, CA, keys) are read by the service and by explain, not here: CI has no secrets.
   return EXIT_OK;
 }
 
@@ -87,8 +111,12 @@ async function explainCommand(args: string[], io: CliIO): Promise<number> {
       request: { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-debug-context': { type: 'boolean', default: false },
+      'deadline-ms': { type: 'string', default: '1500' },
+      offline: { type: 'boolean', default: false },
     },
   });
+  const deadlineMs = Number(values['deadline-ms']);
+  if (!Number.isInteger(deadlineMs) || deadlineMs < 1 || deadlineMs > 60_000) throw new UsageError('--deadline-ms must be an integer between 1 and 60000');
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.rules) throw new UsageError('explain needs --rules RULES_FILE');
   if (!values.request) throw new UsageError('explain needs --request PAYLOAD.json');
@@ -109,8 +137,26 @@ async function explainCommand(args: string[], io: CliIO): Promise<number> {
     io.err(`${values.request}: not a token hook payload: ${parsed.message} (the service would answer 400)\n`);
     return EXIT_USAGE;
   }
-  const report = await explain(new RulesEngine(ruleSet), parsed.event, { debugContext: !values['no-debug-context'] });
-  io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatExplainText(report));
+  let lookups: LookupSet | undefined;
+  if (!values.offline && ruleSet.lookups.length > 0) {
+    try {
+      lookups = await LookupSet.create(ruleSet.lookups);
+    } catch (err) {
+      if (!(err instanceof LookupSetupError)) throw err;
+      io.err(`${err.errors.map((e) => `${values.rules}: ${e}`).join('\n')}\n(run with --offline to explain without calling lookups)\n`);
+      return EXIT_USAGE;
+    }
+  }
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error('request deadline exceeded')), deadlineMs);
+  try {
+    const engine = new RulesEngine(ruleSet, { lookups: values.offline ? OFFLINE : lookups });
+    const report = await explain(engine, parsed.event, { debugContext: !values['no-debug-context'], signal: controller.signal });
+    io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatExplainText(report));
+  } finally {
+    clearTimeout(timer);
+    await lookups?.close();
+  }
   return EXIT_OK;
 }
 

@@ -35,6 +35,13 @@ export const CEL_VARIABLES: readonly CelVariable[] = [
   { name: 'policy', type: 'map<string, dyn>', description: '`data.context.policy` (empty map when absent)' },
 ];
 
+/** Values of the file's lookups, by name (`lookup.crm`); only the lookups a matching rule needs are resolved. */
+export const LOOKUP_VARIABLE: CelVariable = {
+  name: 'lookup',
+  type: 'map<string, dyn>',
+  description: 'values of the lookups the rule reads, by name (`lookup.crm`); see Lookups',
+};
+
 /** Parse-time limits: a rules file is configuration, not a program. */
 const LIMITS = { maxAstNodes: 2000, maxDepth: 64, maxListElements: 1000, maxMapEntries: 1000, maxCallArguments: 32 };
 export const MAX_EXPRESSION_LENGTH = 4096;

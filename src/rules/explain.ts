@@ -9,6 +9,7 @@ import { LIFETIME_TARGET, type AppliedOperation, type SkippedChange, type SkipRe
 import { summarizeEvent, type EventSummary } from '../hook/parse';
 import type { JsonValue, TokenHookEvent, TokenHookResponse, TokenKind } from '../hook/types';
 import type { RuleResult } from '../hook/engine';
+import type { CacheResult, LookupDefinition, LookupStatus, LookupType } from '../lookups/types';
 import { RulesEngine, type RuleTrace } from './engine';
 import { TOKEN_LABEL } from './types';
 
@@ -43,7 +44,31 @@ export interface ExplainedRule {
   detail?: string;
   onError?: 'skip' | 'deny';
   deny?: string;
+  /** Lookups the rule reads. */
+  lookups?: string[];
+  /** Claims set from their `fallback` because a lookup failed. */
+  fallbacks?: { claim: string; lookups: string[] }[];
   changes: ExplainedChange[];
+}
+
+/** One lookup of the rules file and what it did for this call. */
+export interface ExplainedLookup {
+  name: string;
+  type: LookupType;
+  /** What it calls, in templated form (`GET https://crm/users/{user.id}`). */
+  target: string;
+  /** Rules that read it. */
+  usedBy: string[];
+  /** False when no rule in play needed it (its rules' conditions were false). */
+  called: boolean;
+  status?: LookupStatus;
+  cache?: CacheResult;
+  stale?: 'while_revalidate' | 'if_error';
+  httpStatus?: number;
+  durationMs?: number;
+  error?: string;
+  /** The value rules saw (local use only: may contain user data). */
+  value?: JsonValue;
 }
 
 export interface ExplainReport {
@@ -53,6 +78,8 @@ export interface ExplainReport {
   /** Rule whose deny (or failing onError: deny) refused the token. */
   deniedBy?: string;
   explained: ExplainedRule[];
+  /** Every lookup of the file, called or not. */
+  lookups: ExplainedLookup[];
   /** Every change the builder left out, in order. */
   skipped: SkippedChange[];
   response: TokenHookResponse;
@@ -62,6 +89,13 @@ export interface ExplainReport {
 export interface ExplainOptions {
   /** Include `debugContext` as the service does with HOOK_DEBUG_CONTEXT=true (the default). */
   debugContext: boolean;
+  /** The request deadline, as the service applies HOOK_DEADLINE_MS to lookups. */
+  signal?: AbortSignal;
+}
+
+/** What a lookup calls, without request values. */
+export function lookupTarget(definition: LookupDefinition): string {
+  return definition.type === 'http' ? `${definition.method} ${definition.url.source}` : `GET ${definition.orgUrl}/api/v1/users/{userId}/groups`;
 }
 
 const label = (token: TokenKind): 'id' | 'access' => TOKEN_LABEL[token];
@@ -95,7 +129,7 @@ const sameTarget = (a: { token: TokenKind; claim: string; rule?: string }, b: { 
 
 /** Evaluates and builds like the service, then lines the builder's result up with each rule. */
 export async function explain(engine: RulesEngine, event: TokenHookEvent, options: ExplainOptions): Promise<ExplainReport> {
-  const evaluation = await engine.evaluate(event, { explain: true });
+  const evaluation = await engine.evaluate(event, { explain: true, signal: options.signal });
   const built = buildResponse(event, evaluation, { debugContext: options.debugContext, version: engine.version });
   const { decision } = evaluation;
   const applied = [...built.applied];
@@ -132,6 +166,8 @@ export async function explain(engine: RulesEngine, event: TokenHookEvent, option
     if (trace.detail !== undefined) entry.detail = trace.detail;
     if (trace.onError !== undefined) entry.onError = trace.onError;
     if (trace.deny !== undefined) entry.deny = trace.deny;
+    if (trace.lookups) entry.lookups = trace.lookups;
+    if (trace.fallbacks) entry.fallbacks = trace.fallbacks;
     for (const change of trace.changes) {
       const item: ExplainedChange = { token: label(change.token), kind: change.kind, claim: change.claim, ...resolve(change) };
       if (change.kind === 'set') item.value = change.value;
@@ -144,11 +180,34 @@ export async function explain(engine: RulesEngine, event: TokenHookEvent, option
     return entry;
   });
 
+  const outcomes = new Map(evaluation.lookups.map((outcome) => [outcome.lookup, outcome]));
+  const lookups = engine.ruleSet.lookups.map((definition): ExplainedLookup => {
+    const entry: ExplainedLookup = {
+      name: definition.name,
+      type: definition.type,
+      target: lookupTarget(definition),
+      usedBy: engine.ruleSet.rules.filter((rule) => rule.lookups.has(definition.name)).map((rule) => rule.name),
+      called: false,
+    };
+    const outcome = outcomes.get(definition.name);
+    if (!outcome) return entry;
+    entry.called = true;
+    entry.status = outcome.status;
+    entry.durationMs = outcome.durationMs;
+    if (outcome.cache) entry.cache = outcome.cache;
+    if (outcome.stale) entry.stale = outcome.stale;
+    if (outcome.httpStatus !== undefined) entry.httpStatus = outcome.httpStatus;
+    if (outcome.error) entry.error = outcome.error;
+    if (outcome.ok && outcome.value !== undefined) entry.value = outcome.value;
+    return entry;
+  });
+
   const report: ExplainReport = {
     rules: { file: engine.ruleSet.file, version: engine.version, count: engine.ruleCount },
     request: summarizeEvent(event),
     outcome: built.outcome,
     explained,
+    lookups,
     skipped: built.skipped,
     response: built.response,
     bytes: built.bytes,
@@ -185,6 +244,24 @@ function describeChange(change: ExplainedChange): string {
   return `     ${token} ${what}  ->  ${status}`;
 }
 
+function describeLookup(lookup: ExplainedLookup): string {
+  const head = `  ${lookup.name} (${lookup.type} ${lookup.target})`;
+  if (!lookup.called) {
+    return `${head}: not called (${lookup.usedBy.length === 0 ? 'no rule reads it' : 'no rule in play needed it'})`;
+  }
+  const facts: string[] = [];
+  if (lookup.cache) facts.push(`cache ${lookup.cache}`);
+  if (lookup.httpStatus !== undefined) facts.push(`HTTP ${lookup.httpStatus}`);
+  if (lookup.durationMs !== undefined) facts.push(`${lookup.durationMs.toFixed(1)} ms`);
+  const failed = lookup.status !== 'success' && lookup.status !== 'not_found' && lookup.status !== 'skipped';
+  const status = failed ? `FAILED ${lookup.status}${lookup.error ? ` (${lookup.error})` : ''}` : lookup.status;
+  const stale =
+    lookup.stale === 'if_error' ? '; served the last cached value (stale-if-error)'
+      : lookup.stale === 'while_revalidate' ? '; served a cached value while it is refreshed' : '';
+  const value = lookup.value !== undefined ? ` -> ${short(lookup.value)}` : failed && !lookup.stale ? ' -> rules reading it use their fallback or onError' : '';
+  return `${head}: ${status}${facts.length > 0 ? `, ${facts.join(', ')}` : ''}${stale}${value}`;
+}
+
 /** The human-readable report printed by `okta-token-hook explain`. */
 export function formatExplainText(report: ExplainReport): string {
   const lines: string[] = [];
@@ -198,10 +275,17 @@ export function formatExplainText(report: ExplainReport): string {
       ? `Outcome:  denied by rule "${report.deniedBy ?? '?'}": no token is issued`
       : `Outcome:  ${report.outcome} (${applied} operation${applied === 1 ? '' : 's'}, ${report.skipped.length} skipped)`,
   );
+  if (report.lookups.length > 0) {
+    lines.push('', 'Lookups:');
+    for (const lookup of report.lookups) lines.push(describeLookup(lookup));
+  }
   lines.push('');
   for (const rule of report.explained) {
     lines.push(`#${rule.number} ${rule.name}: ${describeResult(rule)}`);
     if (rule.when !== undefined && rule.result !== 'matched') lines.push(`     when: ${rule.when}`);
+    for (const fallback of rule.fallbacks ?? []) {
+      lines.push(`     fallback used for ${fallback.claim}: lookup ${fallback.lookups.map((name) => `"${name}"`).join(', ')} failed`);
+    }
     for (const change of rule.changes) lines.push(describeChange(change));
   }
   if (report.skipped.length > 0) {

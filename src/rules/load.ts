@@ -11,7 +11,9 @@ import type { Environment } from '@marcbachmann/cel-js';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS, RESERVED_CLAIMS } from '../hook/builder';
 import type { JsonValue, TokenKind } from '../hook/types';
-import { compileExpression, createRulesEnvironment, type CompiledExpression } from './cel';
+import { parseLookups } from '../lookups/definition';
+import type { LookupDefinition } from '../lookups/types';
+import { compileExpression, createRulesEnvironment, LOOKUP_VARIABLE, type CompiledExpression } from './cel';
 import {
   FILE_TOKEN_NAMES,
   RulesFileError,
@@ -30,12 +32,13 @@ const MAX_RULE_NAME_LENGTH = 63;
 const MAX_CLAIM_NAME_LENGTH = 256;
 const MAX_DENY_SUMMARY_LENGTH = 500;
 
-const TOP_LEVEL_KEYS = ['rules'];
+const TOP_LEVEL_KEYS = ['rules', 'lookups'];
 const RULE_KEYS = ['name', 'description', 'when', 'claims', 'remove', 'lifetime', 'onError', 'deny'];
-const CLAIM_KEYS = ['name', 'value', 'expr', 'tokens'];
+const CLAIM_KEYS = ['name', 'value', 'expr', 'fallback', 'tokens'];
 const REMOVE_KEYS = ['name', 'tokens'];
 const LIFETIME_KEYS: FileTokenName[] = ['id', 'access'];
 const ALL_TOKENS: readonly TokenKind[] = ['identity', 'access'];
+const NO_LOOKUPS: ReadonlySet<string> = new Set();
 
 /** Short content hash used as the rules version (readyz, metrics, debugContext). */
 export function rulesVersion(content: string | Buffer): string {
@@ -103,6 +106,8 @@ function deepFreeze<T>(value: T): T {
 
 class RuleValidator {
   readonly problems: Problem[] = [];
+  /** Names under `lookups:` (also those with invalid definitions, so each problem is reported once). */
+  lookupNames: ReadonlySet<string> = NO_LOOKUPS;
 
   constructor(private readonly env: Environment) {}
 
@@ -181,6 +186,22 @@ class RuleValidator {
     return compiled.expression;
   }
 
+  /** The lookups an expression reads; each must be named statically and defined under `lookups:`. */
+  lookupsOf(expr: CompiledExpression | undefined, path: Path): ReadonlySet<string> {
+    if (!expr || !expr.references.variables.has('lookup')) return NO_LOOKUPS;
+    const members = expr.references.members.get('lookup');
+    if (!members || members.size === 0 || members.has('*')) {
+      this.add(path, 'reads lookup without a static name: use lookup.<name> (or lookup["name"]) so the lookups a rule needs are known at load time');
+      return NO_LOOKUPS;
+    }
+    for (const name of members) {
+      if (this.lookupNames.has(name)) continue;
+      const defined = [...this.lookupNames];
+      this.add(path, `lookup "${name}" is not defined under lookups:${defined.length > 0 ? ` (defined: ${defined.join(', ')})` : ''}`);
+    }
+    return members;
+  }
+
   claims(value: unknown, path: Path, seen: Map<string, string>): ClaimSpec[] {
     if (!Array.isArray(value)) {
       this.add(path, `must be a list of claims, got ${describe(value)}`);
@@ -204,10 +225,17 @@ class RuleValidator {
       } else if (hasValue) {
         const problem = item.value === null ? 'must not be null (use remove to delete a claim)' : jsonProblem(item.value);
         if (problem) this.add([...itemPath, 'value'], problem);
-        else spec = { name: '', tokens: [], value: deepFreeze(item.value as JsonValue), field: fieldPath(itemPath.slice(2)) };
+        else spec = { name: '', tokens: [], value: deepFreeze(item.value as JsonValue), lookups: NO_LOOKUPS, field: fieldPath(itemPath.slice(2)) };
       } else {
         const expr = this.expression(item.expr, [...itemPath, 'expr'], 'json');
-        if (expr) spec = { name: '', tokens: [], expr, field: fieldPath(itemPath.slice(2)) };
+        if (expr) spec = { name: '', tokens: [], expr, lookups: this.lookupsOf(expr, [...itemPath, 'expr']), field: fieldPath(itemPath.slice(2)) };
+      }
+      if ('fallback' in item) {
+        const problem = hasValue ? 'is only allowed with expr' : jsonProblem(item.fallback);
+        if (problem) this.add([...itemPath, 'fallback'], problem);
+        else if (spec?.expr && spec.lookups.size === 0) {
+          this.add([...itemPath, 'fallback'], 'is used when a lookup read by expr fails, but expr reads no lookup');
+        } else if (spec) spec.fallback = deepFreeze(item.fallback as JsonValue);
       }
       if (!nameOk || !tokens) return;
       this.reserved(item.name as string, tokens, [...itemPath, 'name'], item.tokens !== undefined);
@@ -292,6 +320,7 @@ class RuleValidator {
       this.add([...path, 'description'], `must be a string, got ${describe(value.description)}`);
     }
     const when = value.when === undefined ? undefined : this.expression(value.when, [...path, 'when'], 'bool');
+    const whenLookups = this.lookupsOf(when, [...path, 'when']);
     const seen = new Map<string, string>();
     const claims = value.claims === undefined ? [] : this.claims(value.claims, [...path, 'claims'], seen);
     const remove = value.remove === undefined ? [] : this.remove(value.remove, [...path, 'remove'], seen);
@@ -319,7 +348,9 @@ class RuleValidator {
     for (const expr of [when, ...claims.map((c) => c.expr)]) {
       if (expr) for (const variable of expr.references.variables) variables.add(variable);
     }
-    const rule: CompiledRule = { index, name, claims, remove, lifetimes, onError, variables };
+    const lookups = new Set(whenLookups);
+    for (const claim of claims) for (const lookup of claim.lookups) lookups.add(lookup);
+    const rule: CompiledRule = { index, name, claims, remove, lifetimes, onError, variables, lookups, whenLookups };
     if (typeof value.description === 'string') rule.description = value.description;
     if (when) rule.when = when;
     if (deny !== undefined) rule.deny = deny;
@@ -328,7 +359,7 @@ class RuleValidator {
 }
 
 export interface ParseRulesOptions {
-  /** CEL environment; defaults to one declaring the request variables. */
+  /** CEL environment; defaults to one declaring the request variables and `lookup`. */
   env?: Environment;
 }
 
@@ -357,9 +388,16 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
     return { ok: false, errors: [`${file}: ${(err as Error).message}`] };
   }
 
-  const env = options.env ?? (defaultEnv ??= createRulesEnvironment());
+  const env = options.env ?? (defaultEnv ??= createRulesEnvironment([LOOKUP_VARIABLE]));
   const validator = new RuleValidator(env);
   const rules: CompiledRule[] = [];
+  let lookups: LookupDefinition[] = [];
+  if (isPlainObject(root) && root.lookups !== undefined) {
+    const parsed = parseLookups(root.lookups, env);
+    lookups = parsed.definitions;
+    for (const problem of parsed.problems) validator.add(problem.path, problem.message);
+    if (isPlainObject(root.lookups)) validator.lookupNames = new Set(Object.keys(root.lookups));
+  }
   if (!isPlainObject(root)) {
     validator.add([], root === null || root === undefined ? 'is empty; expected a mapping with a "rules" list' : `must be a mapping with a "rules" list, got ${describe(root)}`);
   } else {
@@ -377,7 +415,7 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
   if (validator.problems.length > 0) {
     return { ok: false, errors: validator.problems.map((p) => formatProblem(file, p, root, doc, lineCounter)) };
   }
-  return { ok: true, ruleSet: { file, version: rulesVersion(text), rules } };
+  return { ok: true, ruleSet: { file, version: rulesVersion(text), rules, lookups } };
 }
 
 function formatProblem(file: string, problem: Problem, root: unknown, doc: Document, lines: LineCounter): string {
@@ -388,6 +426,9 @@ function formatProblem(file: string, problem: Problem, root: unknown, doc: Docum
     const rule = isPlainObject(root) && Array.isArray(root.rules) ? (root.rules[index] as unknown) : undefined;
     const name = isPlainObject(rule) && typeof rule.name === 'string' && rule.name.length > 0 ? rule.name : undefined;
     subject = name ? `rule "${name}" (#${index + 1}): ` : `rule #${index + 1}: `;
+    rest = problem.path.slice(2);
+  } else if (problem.path[0] === 'lookups' && typeof problem.path[1] === 'string') {
+    subject = `lookup "${problem.path[1]}": `;
     rest = problem.path.slice(2);
   }
   const field = fieldPath(rest);

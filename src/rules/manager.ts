@@ -12,9 +12,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { NO_RULES_ENGINE, type ClaimsEngine } from '../hook/engine';
+import { LookupSet } from '../lookups/set';
+import { LookupSetupError, type LookupEvents } from '../lookups/types';
 import { RulesEngine } from './engine';
 import { parseRules, readRulesText, rulesVersion, type ParseRulesOptions } from './load';
-import { RulesFileError } from './types';
+import { RulesFileError, type RuleSet } from './types';
 
 /** The subset of a pino logger the manager uses. */
 export interface RulesLogger {
@@ -50,6 +52,8 @@ export interface RulesManagerOptions {
   /** Quiet period after the last file-system event before reading the file. */
   debounceMs?: number;
   parseOptions?: ParseRulesOptions;
+  /** Where the lookups report calls, cache results and breaker states (wire `lookupMetricsEvents(metrics)`). */
+  lookupEvents?: LookupEvents;
 }
 
 const silentLogger: RulesLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -66,15 +70,27 @@ export class RulesManager {
   #debounce: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** The lookups of the rules now serving (their caches, breakers and connection pools). */
+  #lookups: LookupSet | undefined;
   readonly #options: RulesManagerOptions;
   readonly #logger: RulesLogger;
 
-  private constructor(options: RulesManagerOptions, engine: ClaimsEngine, contentHash: string | undefined) {
+  private constructor(options: RulesManagerOptions, engine: ClaimsEngine, contentHash: string | undefined, lookups?: LookupSet) {
     this.#options = options;
     this.file = options.file;
     this.#logger = options.logger ?? silentLogger;
     this.#engine = engine;
     this.#loadedHash = contentHash;
+    this.#lookups = lookups;
+  }
+
+  /**
+   * Reads the lookups' files (secrets, CA, keys) and builds the engine. Unchanged lookups of the
+   * rules now serving keep their cache and breaker. Rejects with `LookupSetupError`.
+   */
+  static async #build(ruleSet: RuleSet, options: RulesManagerOptions, previous: LookupSet | undefined): Promise<{ engine: RulesEngine; lookups: LookupSet }> {
+    const lookups = await LookupSet.create(ruleSet.lookups, { events: options.lookupEvents, previous });
+    return { engine: new RulesEngine(ruleSet, { lookups }), lookups };
   }
 
   /**
@@ -86,9 +102,19 @@ export class RulesManager {
     const text = await readRulesText(options.file);
     const parsed = parseRules(text, options.file, options.parseOptions);
     if (!parsed.ok) throw new RulesFileError(parsed.errors);
-    const manager = new RulesManager(options, new RulesEngine(parsed.ruleSet), parsed.ruleSet.version);
+    let built: { engine: RulesEngine; lookups: LookupSet };
+    try {
+      built = await RulesManager.#build(parsed.ruleSet, options, undefined);
+    } catch (err) {
+      if (err instanceof LookupSetupError) throw new RulesFileError(err.errors.map((e) => `${options.file}: ${e}`));
+      throw err;
+    }
+    const manager = new RulesManager(options, built.engine, parsed.ruleSet.version, built.lookups);
     if (options.watch) manager.#startWatching();
-    manager.#logger.info({ rulesFile: options.file, version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length }, 'rules loaded');
+    manager.#logger.info(
+      { rulesFile: options.file, version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, lookups: parsed.ruleSet.lookups.map((l) => l.name) },
+      'rules loaded',
+    );
     return manager;
   }
 
@@ -116,13 +142,14 @@ export class RulesManager {
     return next;
   }
 
-  /** Stops watching; the current engine keeps working. */
-  close(): void {
+  /** Stops watching and closes the lookups' connection pools (shutdown, after the drain). */
+  async close(): Promise<void> {
     this.#closed = true;
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#debounce = undefined;
     this.#watcher?.close();
     this.#watcher = undefined;
+    await this.#lookups?.close();
   }
 
   async #reloadNow(trigger: ReloadResult['trigger'], force: boolean): Promise<ReloadResult | undefined> {
@@ -148,6 +175,13 @@ export class RulesManager {
       this.#rejectedHash = undefined;
       this.#suspectHash = undefined;
       if (!force) return undefined;
+      // Same rules, but lookup credentials (mounted Secrets) may have been rotated: read them again.
+      const current = this.#engine;
+      if (current instanceof RulesEngine && current.ruleSet.lookups.length > 0) {
+        const rebuilt = await this.#rebuild(current.ruleSet, trigger);
+        if ('failure' in rebuilt) return rebuilt.failure;
+        this.#engine = rebuilt.engine;
+      }
       const result: ReloadResult = { result: 'success', version: this.version, rules: this.ruleCount, changed: false, trigger };
       this.#logger.info({ rulesFile: this.file, version: result.version, rules: result.rules, trigger }, 'rules unchanged');
       this.#options.onReload?.(result);
@@ -160,8 +194,13 @@ export class RulesManager {
       this.#rejectedHash = hash;
       return this.#failed(trigger, parsed.errors);
     }
+    const rebuilt = await this.#rebuild(parsed.ruleSet, trigger);
+    if ('failure' in rebuilt) {
+      this.#rejectedHash = hash;
+      return rebuilt.failure;
+    }
     const previous = this.version;
-    this.#engine = new RulesEngine(parsed.ruleSet);
+    this.#engine = rebuilt.engine;
     this.#loadedHash = hash;
     this.#rejectedHash = undefined;
     this.#suspectHash = undefined;
@@ -169,6 +208,20 @@ export class RulesManager {
     this.#logger.info({ rulesFile: this.file, version: result.version, previousVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
     this.#options.onReload?.(result);
     return result;
+  }
+
+  /** Builds the engine and lookups for `ruleSet`, carrying unchanged lookups over; the old ones keep serving on failure. */
+  async #rebuild(ruleSet: RuleSet, trigger: ReloadResult['trigger']): Promise<{ engine: RulesEngine } | { failure: ReloadResult }> {
+    let built: { engine: RulesEngine; lookups: LookupSet };
+    try {
+      built = await RulesManager.#build(ruleSet, this.#options, this.#lookups);
+    } catch (err) {
+      const errors = err instanceof LookupSetupError ? err.errors.map((e) => `${this.file}: ${e}`) : [`${this.file}: ${String(err)}`];
+      return { failure: this.#failed(trigger, errors) };
+    }
+    this.#lookups = built.lookups;
+    if (this.#closed) await built.lookups.close();
+    return { engine: built.engine };
   }
 
   /**

@@ -1,5 +1,6 @@
 /** The compiled, validated form of a rules file. Immutable once built; swapped whole on reload. */
 import type { JsonValue, TokenKind } from '../hook/types';
+import type { LookupDefinition } from '../lookups/types';
 import type { CompiledExpression } from './cel';
 
 export type OnError = 'skip' | 'deny';
@@ -15,6 +16,10 @@ export interface ClaimSpec {
   /** Exactly one of `value` and `expr` is set. */
   value?: JsonValue;
   expr?: CompiledExpression;
+  /** Lookups `expr` reads (`lookup.<name>`). */
+  lookups: ReadonlySet<string>;
+  /** Used instead of `expr`'s result when `expr` fails because a lookup it reads failed (`null`: set nothing). */
+  fallback?: JsonValue;
   /** Position in the file, for messages: `claims[2]`. */
   field: string;
 }
@@ -38,6 +43,9 @@ export interface CompiledRule {
   deny?: string;
   /** Every CEL variable the rule's expressions read (from the AST, at load time). */
   variables: ReadonlySet<string>;
+  /** Lookups the rule's expressions read (`when` and claims), and those `when` reads. */
+  lookups: ReadonlySet<string>;
+  whenLookups: ReadonlySet<string>;
 }
 
 export interface RuleSet {
@@ -46,6 +54,8 @@ export interface RuleSet {
   /** Short sha256 of the file content. */
   version: string;
   rules: readonly CompiledRule[];
+  /** The file's `lookups:`, validated (their files are read when the engine is built). */
+  lookups: readonly LookupDefinition[];
 }
 
 /** A rules file that cannot be used; `errors` holds every problem found, one line each. */

@@ -25,7 +25,9 @@ describe('okta-token-hook check', () => {
     const { code, out, err } = await cli('check', EXAMPLE_RULES);
     expect(code).toBe(0);
     expect(err).toBe('');
-    expect(out).toMatch(new RegExp(`^${EXAMPLE_RULES.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: OK, 6 rules \\(version [0-9a-f]{12}\\)\n`));
+    expect(out).toMatch(new RegExp(`^${EXAMPLE_RULES.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: OK, 7 rules, 1 lookup \\(version [0-9a-f]{12}\\)\n`));
+    expect(out).toContain('  lookup entitlements: http GET http://127.0.0.1:8090/users/{user.id}/entitlements; timeout 300 ms; cache 60 s\n');
+    expect(out).toContain('; reads lookup entitlements\n');
     expect(out).toContain('  #1 hello: always; set custom-claim [id+access]\n');
     expect(out).toContain('  #5 service-tokens: when grantType == "client_credentials"; set token_use [access], permissions [access]; lifetime access=900s\n');
   });
@@ -128,7 +130,7 @@ describe('okta-token-hook explain', () => {
     expect(code).toBe(0);
     const report = JSON.parse(out) as ExplainReport;
     expect(report.outcome).toBe('patched');
-    expect(report.rules).toMatchObject({ file: EXAMPLE_RULES, count: 6 });
+    expect(report.rules).toMatchObject({ file: EXAMPLE_RULES, count: 7 });
     const service = report.explained.find((r) => r.name === 'service-tokens');
     expect(service).toMatchObject({ number: 5, result: 'matched', condition: true });
     expect(service?.changes).toEqual([

@@ -20,7 +20,9 @@ async function fixtureErrors(name: string): Promise<string[]> {
 describe('loading valid rules', () => {
   it('compiles the shipped example rules', async () => {
     const ruleSet = await loadRulesFile(EXAMPLE_RULES);
-    expect(ruleSet.rules.map((r) => r.name)).toEqual(['hello', 'block-suspended', 'patient-portal', 'auth-level', 'service-tokens', 'inventory-sync']);
+    expect(ruleSet.rules.map((r) => r.name)).toEqual(['hello', 'block-suspended', 'patient-portal', 'auth-level', 'service-tokens', 'inventory-sync', 'clinician-workbench']);
+    expect(ruleSet.lookups.map((l) => l.name)).toEqual(['entitlements']);
+    expect([...(ruleSet.rules[6]?.lookups ?? [])]).toEqual(['entitlements']);
     const hello = ruleSet.rules[0];
     expect(hello?.claims[0]).toMatchObject({ name: 'custom-claim', value: 'hello-from-hook', tokens: ['identity', 'access'] });
     expect(hello?.when).toBeUndefined();
@@ -128,7 +130,7 @@ describe('load-time errors name the file, the rule and the field', () => {
       'rule "dup" (#3): name: duplicate rule name (also rule #2) (line 10)',
       'rule #4: name: is required (line 14)',
       'rule "unknown-keys" (#5): whenn: unknown key (allowed: name, description, when, claims, remove, lifetime, onError, deny) (line 18)',
-      'rule "unknown-keys" (#5): claims[0].token: unknown key (allowed: name, value, expr, tokens) (line 22)',
+      'rule "unknown-keys" (#5): claims[0].token: unknown key (allowed: name, value, expr, fallback, tokens) (line 22)',
       'rule "does-nothing" (#6): does nothing: set at least one of claims, remove, lifetime or deny (line 23)',
     ]);
   });
@@ -152,7 +154,8 @@ describe('load-time errors name the file, the rule and the field', () => {
       'rule "syntax" (#1): when: CEL syntax error: Unexpected token: EOF (at column 14) (line 3)',
       'rule "not-bool" (#2): when: must be a boolean CEL expression, but it returns string (line 8)',
       'rule "type-error" (#3): claims[0].expr: CEL type error: no such overload: string + int (at column 1: `grantType + 1`) (line 15)',
-      'rule "unknown-variable" (#4): claims[0].expr: CEL type error: Unknown variable: lookup (at column 1: `lookup`) (line 19)',
+      // `lookup` is a declared variable; reading a lookup the file does not define is a load-time error.
+      'rule "unknown-variable" (#4): claims[0].expr: lookup "crm" is not defined under lookups: (line 19)',
       'rule "not-a-string" (#5): when: must be a CEL expression string, got number 42 (line 21)',
     ]);
   });
@@ -169,8 +172,14 @@ describe('load-time errors name the file, the rule and the field', () => {
     ]);
   });
 
-  it('rejects unknown top-level keys, including lookups (not supported yet)', async () => {
-    expect(await fixtureErrors('invalid-top-level.yaml')).toEqual(['lookups: unknown key (allowed: rules) (line 2)']);
+  it('validates lookups with the rules, and rejects unknown top-level keys', async () => {
+    expect(await fixtureErrors('invalid-top-level.yaml')).toEqual([
+      'lookup "crm": type: is required (http or oktaGroups) (line 3)',
+    ]);
+    expect(errorsFor('rule:\n  - name: x\n')).toEqual([
+      'rules.yaml: rule: unknown key (allowed: rules, lookups) (line 2)',
+      'rules.yaml: rules: is required (a list of rules)',
+    ]);
   });
 
   it('rejects a file whose rules are not a list, and an empty file', async () => {
