@@ -76,6 +76,11 @@ class CallAborted extends Error {
   override name = 'CallAborted';
 }
 
+/** A call cancelled while it waited for a concurrency slot: it never reached the upstream, so the breaker ignores it. */
+class CancelledBeforeStart extends Error {
+  override name = 'CancelledBeforeStart';
+}
+
 export interface LookupOptions {
   events?: LookupEvents;
   /** Wall clock for cache freshness (tests may drive it). */
@@ -243,7 +248,13 @@ export class Lookup {
     const timer = setTimeout(() => controller.abort(new CallAborted(`timed out after ${timeoutMs} ms`)), timeoutMs);
     let result: FlightResult;
     try {
-      const value = await this.#breaker.execute(() => this.#bulkhead.execute(() => call.run(controller.signal)));
+      const value = await this.#breaker.execute(() =>
+        this.#bulkhead.execute(() => {
+          const { signal } = controller;
+          if (signal.aborted) throw new CancelledBeforeStart(signal.reason instanceof Error ? signal.reason.message : 'aborted');
+          return call.run(signal);
+        }),
+      );
       result = { ok: true, result: value };
     } catch (err) {
       result = classify(err);
@@ -313,6 +324,7 @@ export class Lookup {
 function classify(err: unknown): Extract<FlightResult, { ok: false }> {
   if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) return { ok: false, status: 'circuit_open', message: 'circuit open: upstream failing, not called' };
   if (err instanceof BulkheadRejectedError) return { ok: false, status: 'rejected', message: 'concurrency limit reached, not called' };
+  if (err instanceof CancelledBeforeStart) return { ok: false, status: 'timeout', message: `${err.message} while waiting for a concurrency slot` };
   if (err instanceof UpstreamError) {
     const failure: Extract<FlightResult, { ok: false }> = { ok: false, status: err.kind === 'timeout' ? 'timeout' : 'error', message: err.message };
     if (err.status !== undefined) failure.httpStatus = err.status;

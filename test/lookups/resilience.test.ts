@@ -126,6 +126,22 @@ describe('lookup circuit breaker and concurrency limit', () => {
     expect(events.callResults().filter((r) => r === 'rejected')).toHaveLength(3);
   });
 
+  it('does not count calls cancelled while queued for a slot as upstream failures', async () => {
+    upstream.handler = reply.slow(200, reply.json({ ok: 1 }));
+    set = await crm({ concurrency: { limit: 1, queue: 5 }, breaker: { consecutiveFailures: 1, halfOpenAfterSeconds: 60 } });
+    const lookup = set.get('crm')!;
+    const first = lookup.resolve(contextForUser('u0'));
+    const limit = deadline(50);
+    const queued = await Promise.all([lookup.resolve(contextForUser('u1'), { signal: limit.signal }), lookup.resolve(contextForUser('u2'), { signal: limit.signal })]);
+    limit.clear();
+    expect(queued.map((o) => o.status)).toEqual(['timeout', 'timeout']);
+    expect(await first).toMatchObject({ status: 'success' });
+    await eventually(() => events.calls.length === 3);
+    expect(events.calls.map((c) => c.result)).toEqual(['success', 'timeout', 'timeout']);
+    expect(lookup.circuitState).toBe('closed');
+    expect(upstream.count()).toBe(1);
+  });
+
   it('feeds the Prometheus lookup metrics', async () => {
     const metrics = new Metrics({ version: 'test' });
     await upstream.close();
