@@ -13,6 +13,7 @@ export function lookupMetricsEvents(metrics: LookupMetrics): LookupEvents {
     call: (event) => metrics.lookupDuration.observe({ lookup: event.lookup, result: event.result }, event.seconds),
     cache: (event) => metrics.lookupCache.inc({ lookup: event.lookup, result: event.result }),
     circuit: (event) => metrics.lookupCircuitState.set({ lookup: event.lookup }, CIRCUIT_STATE_VALUE[event.state]),
+    removed: (event) => metrics.lookupCircuitState.remove({ lookup: event.lookup }),
   };
 }
 
@@ -23,5 +24,6 @@ export function combineLookupEvents(...sinks: readonly (LookupEvents | undefined
     call: (event) => present.forEach((sink) => sink.call?.(event)),
     cache: (event) => present.forEach((sink) => sink.cache?.(event)),
     circuit: (event) => present.forEach((sink) => sink.circuit?.(event)),
+    removed: (event) => present.forEach((sink) => sink.removed?.(event)),
   };
 }

@@ -149,6 +149,7 @@ export class LookupSet {
       options.previous.#closed = true;
       const kept = new Set(runtimes.values());
       await Promise.all([...previous.values()].filter((runtime) => !kept.has(runtime)).map((runtime) => closeRuntime(runtime)));
+      for (const name of previous.keys()) if (!runtimes.has(name)) options.events?.removed?.({ lookup: name });
     }
     return new LookupSet(runtimes);
   }

@@ -147,6 +147,8 @@ export interface LookupEvents {
   cache?(event: { lookup: string; result: CacheResult }): void;
   /** Breaker state changed (also reported once when the lookup is created). */
   circuit?(event: { lookup: string; state: CircuitStateName }): void;
+  /** A reload removed the lookup: drop its per-lookup state (e.g. the breaker gauge, so no alert stays on). */
+  removed?(event: { lookup: string }): void;
 }
 
 /** Evaluation context for the lookups' CEL expressions: the rules' `RequestContext`. */

@@ -1,5 +1,5 @@
 import { lookupMetricsEvents } from '../../src/lookups/metrics';
-import type { LookupSet } from '../../src/lookups/set';
+import { LookupSet } from '../../src/lookups/set';
 import { Metrics } from '../../src/observability/metrics';
 import { reply, startUpstream, type Upstream } from '../helpers/upstream';
 import { contextForUser, deadline, eventually, EventLog, lookupSet, sleep } from './helpers';
@@ -169,5 +169,10 @@ describe('lookup circuit breaker and concurrency limit', () => {
     expect(text).toMatch(/okta_hook_lookup_duration_seconds_count\{lookup="crm",result="circuit_open"\} 1/);
     expect(text).toMatch(/okta_hook_lookup_circuit_state\{lookup="crm"\} 2/);
     expect(upstream.count()).toBe(2);
+
+    // A reload that drops the lookup drops its breaker gauge too (an open breaker must not alert forever).
+    const next = await LookupSet.create([], { previous: set, events: lookupMetricsEvents(metrics) });
+    set = next;
+    expect(await metrics.registry.metrics()).not.toMatch(/okta_hook_lookup_circuit_state\{lookup="crm"\}/);
   });
 });
