@@ -12,6 +12,7 @@ import { createOAuthAuthenticator } from './http/oauth';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createMetricsServer } from './observability/metrics-server';
+import { lookupMetricsEvents } from './lookups/metrics';
 import { RulesManager } from './rules/manager';
 import { RulesFileError } from './rules/types';
 import { startService } from './server';
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
     file: config.rules.file,
     watch: config.rules.watch,
     logger,
+    lookupEvents: metrics ? lookupMetricsEvents(metrics) : undefined,
     onReload: (result) => {
       metrics?.recordRulesReload(result.result, Date.now() / 1000, result.result === 'success' ? { version: result.version, rules: result.rules } : undefined);
     },
