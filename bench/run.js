@@ -6,7 +6,7 @@
  * several observability profiles. Prints a table and writes JSON to bench/results/.
  *
  * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3]
- *                          [--profiles all,metrics,off] [--soak SECONDS] [--out FILE]
+ *                          [--profiles all,metrics,off,baseline] [--soak SECONDS] [--out FILE]
  * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak).
  */
 'use strict';
@@ -27,6 +27,8 @@ const PROFILES = {
   all: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
   metrics: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
   off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
+  // Not the hook: a bare node:http server answering static JSON, the floor on this machine.
+  baseline: { BASELINE: 'true' },
 };
 
 const PAYLOADS = [
@@ -39,7 +41,7 @@ const PAYLOADS = [
 ];
 
 function parseArgs(argv) {
-  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off'], soak: 0, out: '', connections: 50 };
+  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 50 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -131,7 +133,8 @@ async function startService(profile, otlpPort) {
   };
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
   const command = pin ? 'taskset' : process.execPath;
-  const args = [...(pin ? ['-c', '0', process.execPath] : []), '--require', './dist/instrumentation.js', 'dist/main.js'];
+  const entry = profile === 'baseline' ? ['bench/baseline-server.js'] : ['--require', './dist/instrumentation.js', 'dist/main.js'];
+  const args = [...(pin ? ['-c', '0', process.execPath] : []), ...entry];
   const devNull = openSync('/dev/null', 'w');
   const started = process.hrtime.bigint();
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', devNull, 'pipe'] });

@@ -47,12 +47,25 @@ export class TokenHookService {
     const event = parsed.event;
     const summary = summarizeEvent(event);
     const engine = this.options.engine();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new DeadlineExceeded('request deadline exceeded')), this.options.deadlineMs);
+    // The deadline signal is created on first use: most calls need no I/O, and an AbortController
+    // per call is a measurable share of the hot path.
+    const deadlineAt = performance.now() + this.options.deadlineMs;
+    let controller: AbortController | undefined;
+    let abortTimer: NodeJS.Timeout | undefined;
+    const evaluateOptions = {
+      get signal(): AbortSignal {
+        if (!controller) {
+          const created = new AbortController();
+          controller = created;
+          abortTimer = setTimeout(() => created.abort(new DeadlineExceeded('request deadline exceeded')), Math.max(0, deadlineAt - performance.now()));
+        }
+        return controller.signal;
+      },
+    };
     let hardStop: NodeJS.Timeout | undefined;
     try {
       const evaluation = await Promise.race([
-        engine.evaluate(event, { signal: controller.signal }),
+        engine.evaluate(event, evaluateOptions),
         new Promise<never>((_, reject) => {
           hardStop = setTimeout(() => reject(new DeadlineExceeded('engine did not answer within the deadline')), this.options.deadlineMs + this.graceMs);
         }),
@@ -64,7 +77,7 @@ export class TokenHookService {
       const reason = err instanceof DeadlineExceeded ? 'deadline_exceeded' : 'engine_failure';
       return { status: 500, body: { error: 'internal_error', message: 'The hook could not evaluate its rules' }, outcome: 'error', summary, reason, version: engine.version };
     } finally {
-      clearTimeout(timer);
+      if (abortTimer) clearTimeout(abortTimer);
       if (hardStop) clearTimeout(hardStop);
     }
   }
