@@ -85,6 +85,8 @@ describe('instrumentation.ts in the service process', () => {
 
     expect(await stop(proc)).toBe(0);
 
+    // Traces only: no OTLP metrics or logs exporter was started (the SDK's defaults would add both).
+    expect(new Set(receiver.requests.map((r) => r.path))).toEqual(new Set(['/v1/traces']));
     const request = receiver.requests.find((r) => r.path === '/v1/traces');
     expect(request?.contentType).toMatch(/^application\/json/);
     expect(request?.headers['x-scope-orgid']).toBe('tenant-a');
