@@ -163,6 +163,9 @@ export class Metrics {
       collect() {
         const isReady = readinessProbe();
         if (isReady) this.set(isReady() ? 1 : 0);
+        // Not wired to a probe: expose no sample rather than prom-client's default 0, which would
+        // read as "not ready" and fire OktaTokenHookNoReadyPods.
+        else (this as unknown as { hashMap: Record<string, unknown> }).hashMap = {};
       },
     });
     const buildInfo = new Gauge({

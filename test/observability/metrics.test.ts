@@ -171,6 +171,16 @@ describe('the metrics endpoint', () => {
     });
   });
 
+  it('exposes no okta_hook_ready sample when readiness is not wired, rather than a false "not ready"', async () => {
+    const { Metrics } = await import('../../src/observability/metrics');
+    const unwired = new Metrics({ version: 'x' });
+    const families = parseExposition(await unwired.registry.metrics(), 'openmetrics');
+    expect(families.get('okta_hook_ready')?.samples).toEqual([]);
+    unwired.observeReadiness(() => false);
+    const wired = parseExposition(await unwired.registry.metrics(), 'openmetrics');
+    expect(wired.get('okta_hook_ready')?.samples.map((s) => s.value)).toEqual([0]);
+  });
+
   it('serves only GET /metrics', async () => {
     expect((await fetch(server.url.replace('/metrics', '/'))).status).toBe(404);
     expect((await fetch(server.url, { method: 'POST' })).status).toBe(404);
