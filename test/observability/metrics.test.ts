@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DURATION_BUCKETS } from '../../src/observability/metrics';
+import { DURATION_BUCKETS, Metrics } from '../../src/observability/metrics';
 import { family, labelNames, parseExposition, type Family } from './support/exposition';
 import { buildHarness, driveEveryOutcome, startMetricsServer, type Harness } from './support/harness';
 
@@ -172,7 +172,6 @@ describe('the metrics endpoint', () => {
   });
 
   it('exposes no okta_hook_ready sample when readiness is not wired, rather than a false "not ready"', async () => {
-    const { Metrics } = await import('../../src/observability/metrics');
     const unwired = new Metrics({ version: 'x' });
     const families = parseExposition(await unwired.registry.metrics(), 'openmetrics');
     expect(families.get('okta_hook_ready')?.samples).toEqual([]);
