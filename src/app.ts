@@ -95,72 +95,74 @@ export function createApp(deps: AppDeps): Koa {
   router.post(HOOK_PATH, async (ctx) => {
     const started = process.hrtime.bigint();
     metrics?.inFlight.inc();
-    const span = tracer.startSpan('okta.token_hook', { attributes: { 'okta.hook': 'token' } });
-    let outcome: HookOutcome = 'error';
-    const logFields: Record<string, unknown> = {};
-    try {
-      if (!ctx.is('application/json', '+json')) {
-        outcome = 'bad_request';
-        jsonError(ctx, 415, 'unsupported_media_type', 'Content-Type must be application/json');
-        return;
-      }
-      const auth = await deps.authenticate(ctx.request.headers);
-      metrics?.recordAuth(auth);
-      span.setAttribute('okta.auth.method', auth.method);
-      if (!auth.ok) {
-        outcome = 'unauthorized';
-        logFields.authFailure = auth.reason;
-        span.setAttribute('okta.auth.failure', auth.reason);
-        jsonError(ctx, 401, 'unauthorized', 'Unauthorized');
-        return;
-      }
+    // Active span: log lines carry its ids and lookup spans nest under it.
+    return tracer.startActiveSpan('okta.token_hook', { attributes: { 'okta.hook': 'token' } }, async (span) => {
+      let outcome: HookOutcome = 'error';
+      const logFields: Record<string, unknown> = {};
       try {
-        await parseJson(ctx, async () => undefined);
-      } catch (err) {
-        const status = (err as HttpError).status ?? 400;
-        outcome = 'bad_request';
-        if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
-        else jsonError(ctx, 400, 'bad_request', 'Request body is not valid JSON');
-        return;
+        if (!ctx.is('application/json', '+json')) {
+          outcome = 'bad_request';
+          jsonError(ctx, 415, 'unsupported_media_type', 'Content-Type must be application/json');
+          return;
+        }
+        const auth = await deps.authenticate(ctx.request.headers);
+        metrics?.recordAuth(auth);
+        span.setAttribute('okta.auth.method', auth.method);
+        if (!auth.ok) {
+          outcome = 'unauthorized';
+          logFields.authFailure = auth.reason;
+          span.setAttribute('okta.auth.failure', auth.reason);
+          jsonError(ctx, 401, 'unauthorized', 'Unauthorized');
+          return;
+        }
+        try {
+          await parseJson(ctx, async () => undefined);
+        } catch (err) {
+          const status = (err as HttpError).status ?? 400;
+          outcome = 'bad_request';
+          if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
+          else jsonError(ctx, 400, 'bad_request', 'Request body is not valid JSON');
+          return;
+        }
+        const result = await service.handle(ctx.request.body);
+        outcome = result.outcome;
+        ctx.status = result.status;
+        ctx.body = result.body;
+        if (result.summary) {
+          Object.assign(logFields, result.summary);
+          setSummaryAttributes(span, result.summary);
+        }
+        if (result.version) logFields.rulesVersion = result.version;
+        if (result.reason) logFields.reason = result.reason;
+        if (result.status === 400) logFields.reason = (result.body as { message?: string }).message;
+        if (result.evaluation && result.build) {
+          const matched = result.evaluation.rules.filter((r) => r.result === 'matched').length;
+          const errors = result.evaluation.rules.filter((r) => r.result === 'error').length;
+          logFields.matchedRules = matched;
+          if (errors > 0) logFields.ruleErrors = errors;
+          logFields.operations = result.build.applied.length;
+          if (result.build.skipped.length > 0) logFields.skipped = result.build.skipped.length;
+          span.setAttribute('okta.rules.matched', matched);
+          span.setAttribute('okta.rules.errors', errors);
+          span.setAttribute('okta.patch.operations', result.build.applied.length);
+          span.setAttribute('okta.patch.skipped', result.build.skipped.length);
+          metrics?.recordEvaluation(result.evaluation.rules, result.build.applied, result.build.skipped);
+        }
+      } finally {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        span.setAttribute('okta.hook.outcome', outcome);
+        if (outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR });
+        const spanContext = span.spanContext();
+        const sampled = (spanContext.traceFlags & 1) === 1;
+        span.end();
+        metrics?.inFlight.dec();
+        metrics?.recordRequest(outcome, seconds, logFields.clientId as string | undefined, sampled ? spanContext.traceId : undefined);
+        if (config.logging.requests) {
+          const level = outcome === 'error' ? 'error' : outcome === 'unauthorized' || outcome === 'bad_request' ? 'warn' : 'info';
+          logger[level]({ ...logFields, outcome, status: ctx.status, durationMs: Math.round(seconds * 1e6) / 1e3 }, 'token hook call');
+        }
       }
-      const result = await service.handle(ctx.request.body);
-      outcome = result.outcome;
-      ctx.status = result.status;
-      ctx.body = result.body;
-      if (result.summary) {
-        Object.assign(logFields, result.summary);
-        setSummaryAttributes(span, result.summary);
-      }
-      if (result.version) logFields.rulesVersion = result.version;
-      if (result.reason) logFields.reason = result.reason;
-      if (result.status === 400) logFields.reason = (result.body as { message?: string }).message;
-      if (result.evaluation && result.build) {
-        const matched = result.evaluation.rules.filter((r) => r.result === 'matched').length;
-        const errors = result.evaluation.rules.filter((r) => r.result === 'error').length;
-        logFields.matchedRules = matched;
-        if (errors > 0) logFields.ruleErrors = errors;
-        logFields.operations = result.build.applied.length;
-        if (result.build.skipped.length > 0) logFields.skipped = result.build.skipped.length;
-        span.setAttribute('okta.rules.matched', matched);
-        span.setAttribute('okta.rules.errors', errors);
-        span.setAttribute('okta.patch.operations', result.build.applied.length);
-        span.setAttribute('okta.patch.skipped', result.build.skipped.length);
-        metrics?.recordEvaluation(result.evaluation.rules, result.build.applied, result.build.skipped);
-      }
-    } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      span.setAttribute('okta.hook.outcome', outcome);
-      if (outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR });
-      const spanContext = span.spanContext();
-      const sampled = (spanContext.traceFlags & 1) === 1;
-      span.end();
-      metrics?.inFlight.dec();
-      metrics?.recordRequest(outcome, seconds, logFields.clientId as string | undefined, sampled ? spanContext.traceId : undefined);
-      if (config.logging.requests) {
-        const level = outcome === 'error' ? 'error' : outcome === 'unauthorized' || outcome === 'bad_request' ? 'warn' : 'info';
-        logger[level]({ ...logFields, outcome, status: ctx.status, durationMs: Math.round(seconds * 1e6) / 1e3 }, 'token hook call');
-      }
-    }
+    });
   });
 
   app.use(router.routes());

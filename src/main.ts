@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     ? new Metrics({ version: VERSION, defaultMetrics: true, clientIdLabel: config.metrics.clientIdLabel, clientIdLimit: config.metrics.clientIdLimit })
     : undefined;
   const health = new HealthState();
+  metrics?.observeReadiness(() => health.notReadyReason() === undefined);
   const cleanups: Array<() => Promise<void> | void> = [];
 
   const secretStore = config.auth.mode === 'oauth2' ? undefined : await buildSecretStore(config, logger, metrics);
