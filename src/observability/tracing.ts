@@ -156,7 +156,15 @@ export function instrumentationConfig(env: Env): InstrumentationConfigMap {
   };
   // Middleware layers would add one span each per call; router spans name the route, enough.
   config['@opentelemetry/instrumentation-koa'] = { ignoreLayersType: ['middleware'] as unknown as KoaConfig['ignoreLayersType'] };
-  config['@opentelemetry/instrumentation-undici'] = {};
+  config['@opentelemetry/instrumentation-undici'] = {
+    // Lookup URLs can carry a user id (e.g. /users/{id}/groups): keep only the origin on the client
+    // span. The lookup's own span records the URL template instead.
+    requestHook: (span, request) => {
+      span.setAttribute('url.full', request.origin);
+      span.setAttribute('url.path', '/');
+      span.setAttribute('url.query', '');
+    },
+  };
   config['@opentelemetry/instrumentation-pino'] = {
     // The logger's own mixin adds trace_id/span_id (it works without the SDK too); doing it twice costs.
     disableLogCorrelation: true,

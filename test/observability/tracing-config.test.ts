@@ -60,6 +60,20 @@ describe('tracing settings from the environment', () => {
     expect(config['@opentelemetry/instrumentation-http']?.ignoreIncomingRequestHook).toBe(isUntracedRequest);
   });
 
+  it('keeps only the origin of outgoing lookup URLs on undici client spans (no user ids)', async () => {
+    const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const span = provider.getTracer('t').startSpan('GET', { attributes: { 'url.full': 'https://api.example.com/users/00u3e5r7t9Y1u3I5o7p9/groups?limit=200', 'url.path': '/users/00u3e5r7t9Y1u3I5o7p9/groups', 'url.query': '?limit=200' } });
+    const hook = instrumentationConfig({})['@opentelemetry/instrumentation-undici']?.requestHook;
+    hook?.(span, { origin: 'https://api.example.com', path: '/users/00u3e5r7t9Y1u3I5o7p9/groups?limit=200' } as never);
+    span.end();
+    const attributes = exporter.getFinishedSpans()[0]?.attributes ?? {};
+    expect(attributes['url.full']).toBe('https://api.example.com');
+    expect(JSON.stringify(attributes)).not.toContain('00u3e5r7t9Y1u3I5o7p9');
+    await provider.shutdown();
+  });
+
   it('sends pino records over OTLP only when OTEL_LOGS_EXPORTER asks for it', () => {
     expect(logsExportEnabled({})).toBe(false);
     expect(logsExportEnabled({ OTEL_LOGS_EXPORTER: 'none' })).toBe(false);
