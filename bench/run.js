@@ -7,6 +7,7 @@
  *
  * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3]
  *                          [--profiles all,metrics,off,baseline] [--soak SECONDS] [--out FILE]
+ *                          [--cpu-prof DIR]   (write a V8 CPU profile of each service run)
  * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak).
  */
 'use strict';
@@ -26,6 +27,9 @@ const PROFILES = {
   // Everything a production install runs: metrics, tracing at 10% exported over OTLP/HTTP, one log line per call.
   all: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
   metrics: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
+  // One feature at a time, to attribute the cost of `all`.
+  tracing: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
+  logs: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'true' },
   off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
   // Not the hook: a bare node:http server answering static JSON, the floor on this machine.
   baseline: { BASELINE: 'true' },
@@ -41,7 +45,7 @@ const PAYLOADS = [
 ];
 
 function parseArgs(argv) {
-  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 50 };
+  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 50, repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -52,11 +56,14 @@ function parseArgs(argv) {
     else if (flag === '--soak') args.soak = Number(value);
     else if (flag === '--out') args.out = value;
     else if (flag === '--connections') args.connections = Number(value);
+    else if (flag === '--cpu-prof') args.cpuProf = path.resolve(value);
+    else if (flag === '--repeat') args.repeat = Number(value);
     else throw new Error(`unknown option ${flag}`);
     i++;
   }
   for (const p of args.profiles) if (!PROFILES[p]) throw new Error(`unknown profile ${p}`);
   if (!(args.duration > 0 && args.duration <= 900) || !(args.soak >= 0 && args.soak <= 3600)) throw new Error('duration/soak out of bounds');
+  if (!(Number.isInteger(args.repeat) && args.repeat >= 1 && args.repeat <= 9)) throw new Error('--repeat takes 1..9');
   return args;
 }
 
@@ -114,7 +121,7 @@ async function waitReady(port, child, timeoutMs) {
   }
 }
 
-async function startService(profile, otlpPort) {
+async function startService(profile, otlpPort, cpuProf) {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const env = {
     PATH: process.env.PATH,
@@ -134,7 +141,8 @@ async function startService(profile, otlpPort) {
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
   const command = pin ? 'taskset' : process.execPath;
   const entry = profile === 'baseline' ? ['bench/baseline-server.js'] : ['--require', './dist/instrumentation.js', 'dist/main.js'];
-  const args = [...(pin ? ['-c', '0', process.execPath] : []), ...entry];
+  const profiling = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
+  const args = [...(pin ? ['-c', '0', process.execPath] : []), ...profiling, ...entry];
   const devNull = openSync('/dev/null', 'w');
   const started = process.hrtime.bigint();
   const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', devNull, 'pipe'] });
@@ -178,7 +186,7 @@ function drive(port, rate, seconds, connections) {
 }
 
 async function measure(profile, rate, args, otlp) {
-  const service = await startService(profile, otlp.port);
+  const service = await startService(profile, otlp.port, args.cpuProf);
   try {
     await drive(service.port, rate, args.warmup, args.connections);
     const cpuBefore = procStat(service.child.pid).cpuSeconds;
@@ -231,6 +239,21 @@ async function soak(args, otlp) {
   }
 }
 
+/** Median of each numeric field over repeated runs (peak RSS: the maximum). */
+function median(runs) {
+  const mid = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
+  };
+  const row = { ...runs[0], runs: runs.length };
+  for (const key of Object.keys(row)) {
+    if (typeof row[key] === 'number' && key !== 'targetRate' && key !== 'runs') row[key] = mid(runs.map((r) => r[key]));
+  }
+  row.peakRssMb = Math.max(...runs.map((r) => r.peakRssMb));
+  row.cpuUsPerRequestRange = [Math.min(...runs.map((r) => r.cpuUsPerRequest)), Math.max(...runs.map((r) => r.cpuUsPerRequest))];
+  return row;
+}
+
 function table(rows) {
   const cols = ['profile', 'targetRate', 'throughput', 'p50Ms', 'p99Ms', 'cpuUsPerRequest', 'peakRssMb', 'startToReadyMs', 'non2xx', 'errors'];
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
@@ -245,13 +268,19 @@ async function main() {
   if (existsSync('/usr/bin/taskset') && os.cpus().length > 1) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const otlp = await startOtlpSink();
   const rows = [];
+  let runs = [];
   try {
+    // Profiles are interleaved and repeated: this kind of machine is noisy, the median is reported.
+    runs = [];
     for (const rate of args.rates) {
-      for (const profile of args.profiles) {
-        const row = await measure(profile, rate, args, otlp);
-        rows.push(row);
-        process.stderr.write(`${profile} @ ${rate}/s: p99 ${row.p99Ms} ms, ${row.cpuUsPerRequest} µs CPU/request\n`);
+      for (let r = 0; r < args.repeat; r++) {
+        for (const profile of args.profiles) {
+          const row = await measure(profile, rate, args, otlp);
+          runs.push(row);
+          process.stderr.write(`${profile} @ ${rate}/s (run ${r + 1}/${args.repeat}): p99 ${row.p99Ms} ms, ${row.cpuUsPerRequest} µs CPU/request\n`);
+        }
       }
+      for (const profile of args.profiles) rows.push(median(runs.filter((x) => x.profile === profile && x.targetRate === rate)));
     }
     const soakResult = args.soak > 0 ? await soak(args, otlp) : undefined;
     const report = {
@@ -259,6 +288,7 @@ async function main() {
       machine: { cpus: os.cpus().length, model: os.cpus()[0] && os.cpus()[0].model, node: process.version, memoryGb: Math.round(os.totalmem() / 2 ** 30) },
       settings: { duration: args.duration, warmup: args.warmup, connections: args.connections, rules: 'examples/rules.yaml', payloads: PAYLOADS.map(([f, w]) => `${f}×${w}`) },
       results: rows,
+      runs,
       soak: soakResult,
     };
     console.log(table(rows));

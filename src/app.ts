@@ -127,7 +127,11 @@ export function createApp(deps: AppDeps): Koa {
         const result = await service.handle(ctx.request.body);
         outcome = result.outcome;
         ctx.status = result.status;
-        ctx.body = result.body;
+        if (result.build) {
+          // Already serialized by the builder (it measures the size Okta caps): no second stringify.
+          ctx.type = 'application/json';
+          ctx.body = result.build.json;
+        } else ctx.body = result.body;
         if (result.summary) {
           Object.assign(logFields, result.summary);
           setSummaryAttributes(span, result.summary);

@@ -8,7 +8,6 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { composeAuthenticators } from './http/auth';
 import { HeaderAuthenticator, SecretStore } from './http/header-auth';
 import { HealthState } from './http/health';
-import { createOAuthAuthenticator } from './http/oauth';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createMetricsServer } from './observability/metrics-server';
@@ -51,7 +50,7 @@ async function buildSecretStore(config: Readonly<Config>, logger: Logger, metric
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = createLogger({ level: config.logging.level, base: { service: 'okta-token-hook', version: VERSION } });
+  const logger = createLogger({ level: config.logging.level, base: { service: 'okta-token-hook', version: VERSION }, bufferBytes: 8192 });
   const metrics = config.metrics.enabled
     ? new Metrics({ version: VERSION, defaultMetrics: true, clientIdLabel: config.metrics.clientIdLabel, clientIdLimit: config.metrics.clientIdLimit })
     : undefined;
@@ -64,7 +63,8 @@ async function main(): Promise<void> {
   const oauth =
     config.auth.mode === 'header'
       ? undefined
-      : createOAuthAuthenticator(config.oauth, {
+      : // Loaded only when used: header-secret deployments never load the JWT library.
+        (require('./http/oauth') as typeof import('./http/oauth')).createOAuthAuthenticator(config.oauth, {
           onJwksFetch: (result, detail) => {
             metrics?.jwksRefreshes.inc({ result });
             if (result === 'failure') logger.warn({ jwksUri: detail.jwksUri, error: detail.error }, 'OAuth JWKS refresh failed');

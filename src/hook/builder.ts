@@ -66,7 +66,8 @@ export interface BuildResult {
   response: TokenHookResponse;
   applied: AppliedOperation[];
   skipped: SkippedChange[];
-  /** Size of `JSON.stringify(response)` in bytes. */
+  /** `response` serialized (what goes on the wire), and its size in bytes. */
+  json: string;
   bytes: number;
   outcome: BuildOutcome;
 }
@@ -84,7 +85,6 @@ interface PendingOp {
   token: TokenKind;
   op: PatchOperation;
   applied: AppliedOperation;
-  bytes: number;
 }
 
 /** Keeps the last change per (token, claim); earlier ones are reported as `overridden`. */
@@ -124,7 +124,7 @@ function planClaimChange(change: ClaimChange, claims: ClaimsMap): PendingOp {
   if (change.kind === 'remove') op = { op: 'remove', path };
   else op = { op: hasOwn(claims, change.claim) ? 'replace' : 'add', path, value: change.value };
   const applied = withRule<AppliedOperation>({ token: change.token, op: op.op, claim: change.claim }, change.rule);
-  return { token: change.token, op, applied, bytes: Buffer.byteLength(JSON.stringify(op)) + 1 };
+  return { token: change.token, op, applied };
 }
 
 function debugContextFor(evaluation: Evaluation, skipped: SkippedChange[], options: BuildOptions): Record<string, JsonValue> {
@@ -176,35 +176,47 @@ export function buildResponse(event: TokenHookEvent, evaluation: Evaluation, opt
     } else {
       const op: PatchOperation = { op: 'replace', path: '/token/lifetime/expiration', value: lifetime.seconds };
       const applied = withRule<AppliedOperation>({ token: lifetime.token, op: 'lifetime', claim: LIFETIME_TARGET }, lifetime.rule);
-      pending.push({ token: lifetime.token, op, applied, bytes: Buffer.byteLength(JSON.stringify(op)) + 1 });
+      pending.push({ token: lifetime.token, op, applied });
     }
   }
 
-  // Fit the response under Okta's cap: keep operations in order while they fit, skip the rest.
-  const debugContext = options.debugContext ? debugContextFor(evaluation, skipped, options) : undefined;
-  let budget = maxBytes - 200 - (debugContext ? Buffer.byteLength(JSON.stringify(debugContext)) : 0);
+  // Serialize once; only a response over Okta's cap pays for fitting operation by operation.
+  let result = assemble(pending, evaluation, skipped, options);
+  if (result.bytes > maxBytes) result = assemble(fitUnderCap(pending, skipped, maxBytes, evaluation, options), evaluation, skipped, options);
+  return result;
+}
+
+function assemble(ops: PendingOp[], evaluation: Evaluation, skipped: SkippedChange[], options: BuildOptions): BuildResult {
   const byToken: Record<TokenKind, PatchOperation[]> = { identity: [], access: [] };
-  const applied: AppliedOperation[] = [];
-  for (const item of pending) {
-    if (item.bytes > budget) {
-      skipped.push(skipEntry(item.token, item.applied.claim, 'response_too_large', item.applied.rule));
-      continue;
-    }
-    budget -= item.bytes;
-    byToken[item.token].push(item.op);
-    applied.push(item.applied);
-  }
-
+  for (const item of ops) byToken[item.token].push(item.op);
   const commands: PatchCommand[] = [];
   for (const token of ['identity', 'access'] as const) {
     if (byToken[token].length > 0) commands.push({ type: COMMAND_TYPE[token], value: byToken[token] });
   }
   const response: TokenHookResponse = { commands };
-  // Recomputed so that size-related skips are listed too.
-  if (debugContext) response.debugContext = debugContextFor(evaluation, skipped, options);
-  return finish(response, applied, skipped, commands.length > 0 ? 'patched' : 'unchanged');
+  if (options.debugContext) response.debugContext = debugContextFor(evaluation, skipped, options);
+  return finish(response, ops.map((item) => item.applied), skipped, commands.length > 0 ? 'patched' : 'unchanged');
+}
+
+/** Keeps operations in order while they fit under the cap; the rest are skipped as `response_too_large`. */
+function fitUnderCap(pending: PendingOp[], skipped: SkippedChange[], maxBytes: number, evaluation: Evaluation, options: BuildOptions): PendingOp[] {
+  // Room for the envelope and a debugContext that may list up to 50 skipped changes.
+  const debugBytes = options.debugContext ? Buffer.byteLength(JSON.stringify(debugContextFor(evaluation, skipped, options))) + 50 * 160 : 0;
+  let budget = maxBytes - 200 - debugBytes;
+  const kept: PendingOp[] = [];
+  for (const item of pending) {
+    const bytes = Buffer.byteLength(JSON.stringify(item.op)) + 1;
+    if (bytes > budget) {
+      skipped.push(skipEntry(item.token, item.applied.claim, 'response_too_large', item.applied.rule));
+      continue;
+    }
+    budget -= bytes;
+    kept.push(item);
+  }
+  return kept;
 }
 
 function finish(response: TokenHookResponse, applied: AppliedOperation[], skipped: SkippedChange[], outcome: BuildOutcome): BuildResult {
-  return { response, applied, skipped, bytes: Buffer.byteLength(JSON.stringify(response)), outcome };
+  const json = JSON.stringify(response);
+  return { response, json, applied, skipped, bytes: Buffer.byteLength(json), outcome };
 }

@@ -1,7 +1,7 @@
 /** Picks the authenticator(s) for the configured AUTH_MODE. */
 import type { Authenticator, AuthResult, RequestHeaders } from './auth-types';
 import type { HeaderAuthenticator } from './header-auth';
-import { hasBearerJwt } from './oauth';
+import { hasBearerJwt } from './bearer';
 
 export type AuthenticateFn = (headers: RequestHeaders) => Promise<AuthResult>;
 

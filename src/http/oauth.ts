@@ -8,7 +8,10 @@
 import { decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, type JWTPayload } from 'jose';
 import type { Config } from '../config';
 import type { AuthFailureReason, AuthResult, Authenticator, RequestHeaders } from './auth-types';
+import { bearerToken, JWS_COMPACT, MAX_TOKEN_LENGTH } from './bearer';
 import { JwksCache, type JwksFetchDetail, type JwksFetchResult } from './jwks';
+
+export { hasBearerJwt } from './bearer';
 
 export type OAuthOptions = Config['oauth'];
 
@@ -33,23 +36,8 @@ export interface OAuthAuthenticator extends Authenticator {
 
 /** Algorithms that can never be accepted, whatever the configuration says. */
 const SYMMETRIC_OR_NONE = /^(none|HS\d+)$/i;
-/** `Bearer <token>` (RFC 6750); the token itself may not contain whitespace. */
-const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
-/** Okta access tokens are 1–2 KB (more with many scopes); anything far larger is not one. */
-const MAX_TOKEN_LENGTH = 16 * 1024;
 
 const fail = (reason: AuthFailureReason): AuthResult => ({ ok: false, method: 'oauth2', reason });
-
-/**
- * True when the request carries `Authorization: Bearer <compact JWS>`. In `AUTH_MODE=either` such a
- * request belongs to the OAuth 2.0 authenticator; anything else (another header, another scheme,
- * an opaque bearer value) belongs to the header-secret authenticator.
- */
-export function hasBearerJwt(headers: RequestHeaders): boolean {
-  const token = bearerToken(headers);
-  return typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH && JWS_COMPACT.test(token);
-}
 
 export function createOAuthAuthenticator(options: OAuthOptions, deps: OAuthDeps = {}): OAuthAuthenticator {
   const now = deps.now ?? Date.now;
@@ -130,19 +118,6 @@ export function createOAuthAuthenticator(options: OAuthOptions, deps: OAuthDeps 
   };
 }
 
-/**
- * The bearer token: `undefined` when there is no `Authorization: Bearer` credential at all (no
- * header, or another scheme), `null` when the scheme is Bearer but the value is unusable.
- */
-function bearerToken(headers: RequestHeaders): string | null | undefined {
-  const raw = headers.authorization;
-  const value = Array.isArray(raw) ? raw[0] : raw;
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (!/^Bearer(\s|$)/i.test(trimmed)) return undefined;
-  const match = BEARER.exec(trimmed);
-  return match?.[1] ?? null;
-}
 
 /** Okta puts scopes in `scp` (array); RFC 9068 servers use `scope` (space-separated string). */
 function scopesOf(payload: JWTPayload): Set<string> {
