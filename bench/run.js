@@ -8,6 +8,7 @@
  * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3]
  *                          [--profiles all,metrics,off,baseline] [--soak SECONDS] [--out FILE]
  *                          [--cpu-prof DIR]   (write a V8 CPU profile of each service run)
+ *                          [--env NAME=VALUE] (extra service environment, repeatable)
  * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak).
  */
 'use strict';
@@ -45,7 +46,7 @@ const PAYLOADS = [
 ];
 
 function parseArgs(argv) {
-  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 50, repeat: 1 };
+  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 50, repeat: 1, env: {} };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -58,6 +59,11 @@ function parseArgs(argv) {
     else if (flag === '--connections') args.connections = Number(value);
     else if (flag === '--cpu-prof') args.cpuProf = path.resolve(value);
     else if (flag === '--repeat') args.repeat = Number(value);
+    else if (flag === '--env') {
+      const eq = value.indexOf('=');
+      if (eq < 1) throw new Error('--env takes NAME=VALUE');
+      args.env[value.slice(0, eq)] = value.slice(eq + 1);
+    }
     else throw new Error(`unknown option ${flag}`);
     i++;
   }
@@ -121,7 +127,7 @@ async function waitReady(port, child, timeoutMs) {
   }
 }
 
-async function startService(profile, otlpPort, cpuProf) {
+async function startService(profile, otlpPort, cpuProf, extraEnv = {}) {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const env = {
     PATH: process.env.PATH,
@@ -137,6 +143,7 @@ async function startService(profile, otlpPort, cpuProf) {
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     ...PROFILES[profile],
+    ...extraEnv,
   };
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
   const command = pin ? 'taskset' : process.execPath;
@@ -186,7 +193,7 @@ function drive(port, rate, seconds, connections) {
 }
 
 async function measure(profile, rate, args, otlp) {
-  const service = await startService(profile, otlp.port, args.cpuProf);
+  const service = await startService(profile, otlp.port, args.cpuProf, args.env);
   try {
     await drive(service.port, rate, args.warmup, args.connections);
     const cpuBefore = procStat(service.child.pid).cpuSeconds;

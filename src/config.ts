@@ -5,6 +5,7 @@
  * `http/secrets.ts`), plus `HOOK_SECRET` for local development.
  */
 import convict from 'convict';
+import { deepFreeze } from './shared/values';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -353,12 +354,4 @@ export function configReference(): string {
   };
   walk(schema as unknown as Record<string, unknown>, '');
   return rows.join('\n');
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }

@@ -3,14 +3,14 @@
  * file (one per line, so two are valid during a rotation) that is re-read when it changes, as a
  * mounted Kubernetes Secret does, or from a single value for local use.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Authenticator, AuthResult, RequestHeaders } from './auth-types';
 
 /** Secrets are compared as SHA-256 digests: equal length, so timingSafeEqual applies to any input. */
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+const digest = (value: string): Buffer => hash('sha256', value, 'buffer');
 
 export function parseSecretFile(content: string): string[] {
   return content

@@ -21,6 +21,7 @@ import {
   type OktaGroupsLookupDefinition,
   type Template,
 } from './types';
+import { describe, isPlainObject, type Path } from '../shared/values';
 
 export interface LookupProblem {
   path: (string | number)[];
@@ -58,18 +59,6 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 /** Set by the lookup itself (auth) or by the HTTP client: a template must not override them. */
 const MANAGED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'content-type']);
 const MAX_SECONDS = 7 * 24 * 3600;
-
-type Path = (string | number)[];
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
-}
 
 /** Key order does not change the fingerprint. */
 function stableStringify(value: unknown): string {

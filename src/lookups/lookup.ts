@@ -40,6 +40,7 @@ import type {
   LookupOutcome,
   LookupType,
 } from './types';
+import { deepFreeze } from '../shared/values';
 
 const tracer = trace.getTracer('okta-token-hook/lookups');
 
@@ -331,13 +332,4 @@ function classify(err: unknown): Extract<FlightResult, { ok: false }> {
     return failure;
   }
   return { ok: false, status: 'error', message: 'unexpected error' };
-}
-
-/** Cached values are shared by every request that reads them. */
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }

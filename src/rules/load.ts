@@ -25,6 +25,7 @@ import {
   type RemoveSpec,
   type RuleSet,
 } from './types';
+import { deepFreeze, describe, isPlainObject, type Path } from '../shared/values';
 
 export const MAX_RULES_FILE_BYTES = 1024 * 1024;
 export const RULE_NAME_PATTERN = /^[a-z0-9-]+$/;
@@ -45,21 +46,9 @@ export function rulesVersion(content: string | Buffer): string {
   return createHash('sha256').update(content).digest('hex').slice(0, 12);
 }
 
-type Path = (string | number)[];
-
 interface Problem {
   path: Path;
   message: string;
-}
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 /** `claims[0].name` from `['claims', 0, 'name']`. */
@@ -93,15 +82,6 @@ function jsonProblem(value: unknown, depth = 0): string | undefined {
     return undefined;
   }
   return 'is not a JSON value';
-}
-
-/** Static values are shared by every request: freeze them so nothing can alter a loaded rule set. */
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 class RuleValidator {

@@ -1,0 +1,25 @@
+/** Small helpers for validating and protecting plain data (config, rules files, lookup results). */
+
+/** Where a value sits in a document: `['rules', 0, 'claims', 1, 'name']`. */
+export type Path = (string | number)[];
+
+/** A `{…}` mapping from JSON/YAML (not an array, not a class instance). */
+export const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+
+/** How a wrong value is named in a validation message: `a list`, `a mapping`, `string "x"`. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** Freezes a value and everything in it, so shared data cannot be altered by a request. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
