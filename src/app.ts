@@ -163,7 +163,10 @@ export function createApp(deps: AppDeps): Koa {
         metrics?.recordRequest(outcome, seconds, logFields.clientId as string | undefined, sampled ? spanContext.traceId : undefined);
         if (config.logging.requests) {
           const level = outcome === 'error' ? 'error' : outcome === 'unauthorized' || outcome === 'bad_request' ? 'warn' : 'info';
-          logger[level]({ ...logFields, outcome, status: ctx.status, durationMs: Math.round(seconds * 1e6) / 1e3 }, 'token hook call');
+          logFields.outcome = outcome;
+          logFields.status = ctx.status;
+          logFields.durationMs = Math.round(seconds * 1e6) / 1e3;
+          logger[level](logFields, 'token hook call');
         }
       }
     });

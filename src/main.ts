@@ -50,7 +50,7 @@ async function buildSecretStore(config: Readonly<Config>, logger: Logger, metric
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = createLogger({ level: config.logging.level, base: { service: 'okta-token-hook', version: VERSION }, bufferBytes: 8192 });
+  const logger = createLogger({ level: config.logging.level, base: { service: 'okta-token-hook', version: VERSION }, bufferBytes: 32 * 1024 });
   const metrics = config.metrics.enabled
     ? new Metrics({ version: VERSION, defaultMetrics: true, clientIdLabel: config.metrics.clientIdLabel, clientIdLimit: config.metrics.clientIdLimit })
     : undefined;
