@@ -60,9 +60,8 @@ export function createApp(deps: AppDeps): Koa {
     } catch (err) {
       const error = err as HttpError;
       const status = error.status ?? error.statusCode ?? 500;
-      if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
-      else if (status === 415) jsonError(ctx, 415, 'unsupported_media_type', 'Content-Type must be application/json');
-      else if (status >= 400 && status < 500) jsonError(ctx, status, 'bad_request', error.expose ? cleanParserMessage(error) : 'Bad request');
+      // Body, content-type and auth errors of the hook are answered by its route; this is the net below.
+      if (status >= 400 && status < 500) jsonError(ctx, status, 'bad_request', error.expose ? cleanParserMessage(error) : 'Bad request');
       else {
         logger.error({ err: { type: error.name, message: error.message } }, 'unhandled error');
         jsonError(ctx, 500, 'internal_error', 'Internal error');
@@ -85,10 +84,10 @@ export function createApp(deps: AppDeps): Koa {
     extendTypes: { json: ['application/json', '+json'] },
     jsonLimit: `${config.server.bodyLimitBytes}b`,
     strict: false,
+    // Normalised to 413 or 400 here; the hook route turns them into its JSON answers.
     onerror: (err: Error, ctx: Koa.Context) => {
       const error = err as HttpError;
-      if (error.status === 413 || error.type === 'entity.too.large') ctx.throw(413);
-      ctx.throw(400, 'Request body is not valid JSON');
+      ctx.throw(error.status === 413 || error.type === 'entity.too.large' ? 413 : 400);
     },
   });
 
