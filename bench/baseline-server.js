@@ -7,14 +7,16 @@
 'use strict';
 const http = require('node:http');
 
-const body = JSON.stringify({ commands: [{ type: 'com.okta.identity.patch', value: [{ op: 'add', path: '/claims/custom-claim', value: 'hello-from-hook' }] }] });
+const body = Buffer.from(JSON.stringify({ commands: [{ type: 'com.okta.identity.patch', value: [{ op: 'add', path: '/claims/custom-claim', value: 'hello-from-hook' }] }] }));
+// Content-Length, as Koa sends it: without it Node would answer chunked.
+const headers = { 'content-type': 'application/json', 'content-length': String(body.length) };
 const server = http.createServer((req, res) => {
   if (req.url === '/readyz') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ready"}');
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    res.writeHead(200, headers).end(body);
   });
 });
 server.keepAliveTimeout = 65000;

@@ -18,7 +18,7 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const autocannon = require('autocannon');
+const { openLoop, percentile } = require('./load');
 
 const ROOT = path.join(__dirname, '..');
 const SECRET = 'bench-secret-value';
@@ -34,6 +34,8 @@ const PROFILES = {
   off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
   // Not the hook: a bare node:http server answering static JSON, the floor on this machine.
   baseline: { BASELINE: 'true' },
+  // Not the hook either: Koa + @koa/router + koa-bodyparser answering the same static JSON, the floor of the stack.
+  koa: { BASELINE: 'true' },
 };
 
 const PAYLOADS = [
@@ -46,7 +48,7 @@ const PAYLOADS = [
 ];
 
 function parseArgs(argv) {
-  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 50, repeat: 1, env: {} };
+  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 64, repeat: 1, env: {} };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -147,7 +149,7 @@ async function startService(profile, otlpPort, cpuProf, extraEnv = {}) {
   };
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
   const command = pin ? 'taskset' : process.execPath;
-  const entry = profile === 'baseline' ? ['bench/baseline-server.js'] : ['--require', './dist/instrumentation.js', 'dist/main.js'];
+  const entry = profile === 'baseline' ? ['bench/baseline-server.js'] : profile === 'koa' ? ['bench/koa-floor-server.js'] : ['--require', './dist/instrumentation.js', 'dist/main.js'];
   const profiling = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
   const args = [...(pin ? ['-c', '0', process.execPath] : []), ...profiling, ...entry];
   const devNull = openSync('/dev/null', 'w');
@@ -169,28 +171,16 @@ function requestsFor() {
   const requests = [];
   for (const [file, weight] of PAYLOADS) {
     const body = readFileSync(path.join(ROOT, 'test', 'fixtures', 'okta', file), 'utf8');
-    for (let i = 0; i < weight; i++) requests.push({ method: 'POST', path: '/hooks/token', body });
+    for (let i = 0; i < weight; i++) requests.push({ body, headers: { 'content-type': 'application/json', authorization: SECRET } });
   }
   return requests;
 }
 
 function drive(port, rate, seconds, connections) {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `http://127.0.0.1:${port}`,
-        connections,
-        overallRate: rate,
-        duration: seconds,
-        headers: { 'content-type': 'application/json', authorization: SECRET },
-        requests: requestsFor(),
-        timeout: 5,
-      },
-      (err, result) => (err ? reject(err) : resolve(result)),
-    );
-    instance.on('error', reject);
-  });
+  return openLoop({ port, path: '/hooks/token', rate, seconds, connections, requests: requestsFor(), timeoutMs: 5000 });
 }
+
+const round2 = (ms) => (ms === null ? null : Math.round(ms * 100) / 100);
 
 async function measure(profile, rate, args, otlp) {
   const service = await startService(profile, otlp.port, args.cpuProf, args.env);
@@ -202,18 +192,18 @@ async function measure(profile, rate, args, otlp) {
     const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
     const cpuAfter = procStat(service.child.pid).cpuSeconds;
     const mem = procStatus(service.child.pid);
-    const total = result.requests.total;
-    const ok = result['2xx'];
+    const total = result.completed;
     return {
       profile,
       targetRate: rate,
       throughput: Math.round(total / elapsed),
-      ok,
+      ok: result.ok,
       non2xx: result.non2xx,
       errors: result.errors + result.timeouts,
-      p50Ms: result.latency.p50,
-      p99Ms: result.latency.p99,
-      maxMs: result.latency.max,
+      p50Ms: round2(percentile(result.latenciesMs, 50)),
+      p99Ms: round2(percentile(result.latenciesMs, 99)),
+      maxMs: round2(percentile(result.latenciesMs, 100)),
+      maxQueued: result.maxQueued,
       cpuUsPerRequest: total > 0 ? Math.round(((cpuAfter - cpuBefore) * 1e6) / total) : null,
       cpuCoreShare: Number(((cpuAfter - cpuBefore) / elapsed).toFixed(2)),
       peakRssMb: Math.round(mem.peakRssMb),
@@ -239,7 +229,7 @@ async function soak(args, otlp) {
     }, 10000);
     const result = await run;
     clearInterval(timer);
-    return { rate, seconds: args.soak, requests: result.requests.total, p99Ms: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx, samples };
+    return { rate, seconds: args.soak, requests: result.completed, p99Ms: round2(percentile(result.latenciesMs, 99)), errors: result.errors + result.timeouts + result.non2xx, samples };
   } finally {
     service.child.kill('SIGTERM');
     await new Promise((r) => service.child.once('exit', r));
@@ -272,7 +262,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ missing: run `npm run build` (npm run bench does)');
   // Keep the load generator off the server's core.
-  if (existsSync('/usr/bin/taskset') && os.cpus().length > 1) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  if (existsSync('/usr/bin/taskset') && os.cpus().length > 1) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const otlp = await startOtlpSink();
   const rows = [];
   let runs = [];
