@@ -1,6 +1,6 @@
 /**
  * OpenTelemetry bootstrap, loaded by the runtime before the application so the instrumented
- * modules (http, koa, undici, pino) are patched before anything requires them:
+ * module (undici; pino when logs are exported) is hooked before anything requires it:
  *
  *   node --require ./dist/instrumentation.js dist/main.js
  *

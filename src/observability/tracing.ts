@@ -5,7 +5,6 @@
  * costs one environment lookup.
  */
 import type { InstrumentationConfigMap } from '@opentelemetry/auto-instrumentations-node';
-import type { IncomingMessage } from 'node:http';
 
 /** Where `instrumentation.ts` publishes `{ shutdown }` for `main.ts` (a cleanup after the drain). */
 export const TELEMETRY_SYMBOL = Symbol.for('okta-token-hook.telemetry');
@@ -61,27 +60,16 @@ export function resourceAttributes(env: Env, version: string): Record<string, st
   return attributes;
 }
 
-/** Probes and scrapes would otherwise be most of the spans; they tell nothing about logins. */
-export const UNTRACED_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
-
-export function isUntracedRequest(request: Pick<IncomingMessage, 'method' | 'url'>): boolean {
-  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-  const url = request.url ?? '/';
-  const query = url.indexOf('?');
-  return UNTRACED_PATHS.has(query === -1 ? url : url.slice(0, query));
-}
-
-/** The only instrumentations the service needs; every other one costs latency on the login path. */
-export const ENABLED_INSTRUMENTATIONS = [
-  '@opentelemetry/instrumentation-http',
-  '@opentelemetry/instrumentation-koa',
-  '@opentelemetry/instrumentation-undici',
-  '@opentelemetry/instrumentation-pino',
-] as const;
+/**
+ * The only instrumentations the service turns on; every other one costs time on the login path.
+ * There is no `http` or `koa` instrumentation: the hook route starts the call's SERVER span itself
+ * (see app.ts), which costs a fraction of the generic server span, its event-emitter binding and
+ * the router span (measured with `npm run bench`). `undici` covers lookups and JWKS fetches.
+ * `pino` is on only when log records are exported over OTLP (`logsExportEnabled`).
+ */
+export const ENABLED_INSTRUMENTATIONS = ['@opentelemetry/instrumentation-undici'] as const;
 
 type InstrumentationName = keyof InstrumentationConfigMap;
-/** `KoaLayerType` is a runtime enum of the koa instrumentation; its string value is used to stay import-free. */
-type KoaConfig = NonNullable<InstrumentationConfigMap['@opentelemetry/instrumentation-koa']>;
 
 /**
  * Every instrumentation auto-instrumentations-node knows, so each one not enabled above is turned
@@ -148,14 +136,7 @@ export function instrumentationConfig(env: Env): InstrumentationConfigMap {
   for (const name of Object.keys(ALL_INSTRUMENTATIONS) as InstrumentationName[]) {
     if (!enabled.has(name)) config[name] = { enabled: false };
   }
-  // The four below have no `enabled` key, so OTEL_NODE_DISABLED_INSTRUMENTATIONS can still turn one off.
-  config['@opentelemetry/instrumentation-http'] = {
-    ignoreIncomingRequestHook: isUntracedRequest,
-    // Only outgoing calls made while serving a hook call (the service makes none on its own).
-    requireParentforOutgoingSpans: true,
-  };
-  // Middleware layers would add one span each per call; router spans name the route, enough.
-  config['@opentelemetry/instrumentation-koa'] = { ignoreLayersType: ['middleware'] as unknown as KoaConfig['ignoreLayersType'] };
+  // undici has no `enabled` key, so OTEL_NODE_DISABLED_INSTRUMENTATIONS=undici can still turn it off.
   config['@opentelemetry/instrumentation-undici'] = {
     // Lookup URLs can carry a user id (e.g. /users/{id}/groups): keep only the origin on the client
     // span. The lookup's own span records the URL template instead.
@@ -165,11 +146,8 @@ export function instrumentationConfig(env: Env): InstrumentationConfigMap {
       span.setAttribute('url.query', '');
     },
   };
-  config['@opentelemetry/instrumentation-pino'] = {
-    // The logger's own mixin adds trace_id/span_id (it works without the SDK too); doing it twice costs.
-    disableLogCorrelation: true,
-    // Logs go to stdout; sending them over OTLP as well is opt-in with OTEL_LOGS_EXPORTER.
-    disableLogSending: !logsExportEnabled(env),
-  };
+  // Logs go to stdout; sending them over OTLP as well is opt-in with OTEL_LOGS_EXPORTER, and only
+  // then is pino patched. The logger's own mixin adds trace_id/span_id (it works without the SDK).
+  if (logsExportEnabled(env)) config['@opentelemetry/instrumentation-pino'] = { disableLogCorrelation: true, disableLogSending: false };
   return config;
 }

@@ -1,5 +1,6 @@
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { HOOK_SPAN_NAME } from '../../src/app';
 import { buildHarness, eventFor, postHook } from './support/harness';
 import { installTestTracing, type TestTracing } from './support/otel';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver';
@@ -32,14 +33,21 @@ describe('OTLP/HTTP export of hook spans', () => {
     const request = receiver.requests.find((r) => r.path === '/v1/traces');
     expect(request?.contentType).toMatch(/^application\/json/);
     expect(request?.headers['x-scope-orgid']).toBe('tenant-a');
-    const hookSpans = receiver.spans.filter((span) => span.name === 'okta.token_hook');
+    const hookSpans = receiver.spans.filter((span) => span.name === HOOK_SPAN_NAME);
     expect(hookSpans).toHaveLength(2);
     const [patched, unauthorized] = hookSpans;
     expect(patched?.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(patched?.spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(patched?.scope).toBe('okta-token-hook');
     expect(patched?.resource['service.name']).toBe('okta-token-hook');
+    expect(patched?.kind).toBe(2); // SERVER
     expect(patched?.attributes).toEqual({
+      'http.request.method': 'POST',
+      'http.route': '/hooks/token',
+      'http.response.status_code': 200,
+      'network.protocol.version': '1.1',
+      'url.path': '/hooks/token',
+      'url.scheme': 'http',
       'okta.hook': 'token',
       'okta.auth.method': 'header',
       'okta.event_id': 'Vb7nQ2pXRk6Ty1wLmZ8sAc',
@@ -52,6 +60,7 @@ describe('OTLP/HTTP export of hook spans', () => {
       'okta.patch.skipped': 1,
     });
     expect(unauthorized?.attributes['okta.hook.outcome']).toBe('unauthorized');
+    expect(unauthorized?.attributes['http.response.status_code']).toBe(401);
     expect(unauthorized?.attributes['okta.auth.failure']).toBe('invalid_credentials');
   });
 });

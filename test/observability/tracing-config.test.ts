@@ -4,7 +4,6 @@ import {
   ENABLED_INSTRUMENTATIONS,
   instrumentationConfig,
   isSdkDisabled,
-  isUntracedRequest,
   logsExportEnabled,
   resourceAttributes,
   tracingEnvDefaults,
@@ -40,24 +39,14 @@ describe('tracing settings from the environment', () => {
     expect(resourceAttributes({ K8S_POD_NAME: ' ' }, '1')).not.toHaveProperty('k8s.pod.name');
   });
 
-  it('does not trace probes and scrapes, whatever their query string', () => {
-    expect(isUntracedRequest({ method: 'GET', url: '/healthz' })).toBe(true);
-    expect(isUntracedRequest({ method: 'GET', url: '/readyz?verbose=1' })).toBe(true);
-    expect(isUntracedRequest({ method: 'HEAD', url: '/metrics' })).toBe(true);
-    expect(isUntracedRequest({ method: 'POST', url: '/hooks/token' })).toBe(false);
-    expect(isUntracedRequest({ method: 'POST', url: '/healthz' })).toBe(false);
-    expect(isUntracedRequest({ method: 'GET', url: '/healthz/../hooks/token' })).toBe(false);
-  });
-
-  it('enables http, koa, undici and pino only, and turns every other instrumentation off explicitly', () => {
+  it('enables undici only (the hook route starts its own server span), and turns every other instrumentation off explicitly', () => {
     const config = instrumentationConfig({});
     const names = Object.keys(config);
     expect(names.length).toBeGreaterThan(30);
     const disabled = names.filter((name) => (config as Record<string, { enabled?: boolean }>)[name]?.enabled === false);
     expect(names.filter((name) => !disabled.includes(name)).sort()).toEqual([...ENABLED_INSTRUMENTATIONS].sort());
     for (const name of ['fs', 'dns', 'net', 'express', 'grpc', 'runtime-node']) expect(disabled).toContain(`@opentelemetry/instrumentation-${name}`);
-    expect(config['@opentelemetry/instrumentation-koa']?.ignoreLayersType).toEqual(['middleware']);
-    expect(config['@opentelemetry/instrumentation-http']?.ignoreIncomingRequestHook).toBe(isUntracedRequest);
+    for (const name of ['http', 'koa', 'pino']) expect(disabled).toContain(`@opentelemetry/instrumentation-${name}`);
   });
 
   it('keeps only the origin of outgoing lookup URLs on undici client spans (no user ids)', async () => {
@@ -78,8 +67,8 @@ describe('tracing settings from the environment', () => {
     expect(logsExportEnabled({})).toBe(false);
     expect(logsExportEnabled({ OTEL_LOGS_EXPORTER: 'none' })).toBe(false);
     expect(logsExportEnabled({ OTEL_LOGS_EXPORTER: 'otlp' })).toBe(true);
-    expect(instrumentationConfig({})['@opentelemetry/instrumentation-pino']).toEqual({ disableLogCorrelation: true, disableLogSending: true });
-    expect(instrumentationConfig({ OTEL_LOGS_EXPORTER: 'otlp' })['@opentelemetry/instrumentation-pino']?.disableLogSending).toBe(false);
+    expect(instrumentationConfig({})['@opentelemetry/instrumentation-pino']).toEqual({ enabled: false });
+    expect(instrumentationConfig({ OTEL_LOGS_EXPORTER: 'otlp' })['@opentelemetry/instrumentation-pino']).toEqual({ disableLogCorrelation: true, disableLogSending: false });
   });
 
   it('loads nothing but the settings module when OTEL_SDK_DISABLED=true (built dist/instrumentation.js)', () => {

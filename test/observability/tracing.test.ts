@@ -1,4 +1,4 @@
-import { SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import request from 'supertest';
 import { CLIENT, NEXT_SECRET, SECRET, buildHarness, driveEveryOutcome, eventFor, postHook, type Harness } from './support/harness';
@@ -37,16 +37,29 @@ describe('tracing of hook calls', () => {
     harness = buildHarness();
   });
 
+  const HTTP_ATTRIBUTES = {
+    'http.request.method': 'POST',
+    'http.route': '/hooks/token',
+    'url.path': '/hooks/token',
+    'url.scheme': 'http',
+    'network.protocol.version': '1.1',
+  };
+
   const onlyHookSpan = (): ReadableSpan => {
     const spans = hookSpans(tracing.exporter);
     expect(spans).toHaveLength(1);
     return spans[0] as ReadableSpan;
   };
 
-  it('records one okta.token_hook span per call with the event, client, grant type, outcome and rule counts', async () => {
-    await postHook(harness.callback, eventFor()).expect(200);
+  it('records one SERVER span per call with the HTTP attributes, event, client, grant type, outcome and rule counts', async () => {
+    await postHook(harness.callback, eventFor(), { 'user-agent': 'Okta Hooks' }).expect(200);
     const span = onlyHookSpan();
+    expect(span.name).toBe('POST /hooks/token');
+    expect(span.kind).toBe(SpanKind.SERVER);
     expect(span.attributes).toEqual({
+      ...HTTP_ATTRIBUTES,
+      'user_agent.original': 'Okta Hooks',
+      'http.response.status_code': 200,
       'okta.hook': 'token',
       'okta.auth.method': 'header',
       'okta.event_id': FIXTURE_EVENT_ID,
@@ -82,6 +95,8 @@ describe('tracing of hook calls', () => {
     await postHook(harness.callback, eventFor(), { authorization: 'not-the-secret' }).expect(401);
     const span = onlyHookSpan();
     expect(span.attributes).toEqual({
+      ...HTTP_ATTRIBUTES,
+      'http.response.status_code': 401,
       'okta.hook': 'token',
       'okta.auth.method': 'header',
       'okta.auth.failure': 'invalid_credentials',

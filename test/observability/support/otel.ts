@@ -4,6 +4,7 @@
  * `@opentelemetry/api` are recorded and the logger sees the active span.
  */
 import { context, propagation, trace, type Attributes } from '@opentelemetry/api';
+import { HOOK_SPAN_NAME } from '../../../src/app';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -47,7 +48,7 @@ export function installTestTracing(options: { sampler?: Sampler; processors?: Sp
 }
 
 export const hookSpans = (exporter: InMemorySpanExporter): ReadableSpan[] =>
-  exporter.getFinishedSpans().filter((span) => span.name === 'okta.token_hook');
+  exporter.getFinishedSpans().filter((span) => span.name === HOOK_SPAN_NAME);
 
 /** Every string an attribute set carries, for PII checks. */
 export function attributeStrings(attributes: Attributes): string[] {
