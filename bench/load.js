@@ -69,6 +69,7 @@ function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections =
   let issued = 0;
   let stopped = false;
   let start = 0;
+  let drain;
   let finish;
   const done = new Promise((resolve) => (finish = resolve));
 
@@ -153,6 +154,8 @@ function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections =
     stats.maxQueued = Math.max(stats.maxQueued, queue.length - queueHead);
     if (issued >= expected) {
       stopped = true;
+      // Whatever is still out after the timeout counts as timed out.
+      drain = setTimeout(finish, timeoutMs + 1000);
       maybeFinish();
       return;
     }
@@ -165,7 +168,6 @@ function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections =
     idle.push(...pool);
     start = now();
     tick();
-    const drain = setTimeout(finish, timeoutMs + 1000); // whatever is still out counts as timed out
     await done;
     clearTimeout(drain);
     const elapsedMs = now() - start;

@@ -29,12 +29,23 @@ export function isSdkDisabled(env: Env): boolean {
 }
 
 /**
+ * Span batches: exported every second, at most 128 spans at a time, instead of the SDK's 5 s and
+ * 512. Serializing a batch runs on the event loop; a 500-span batch held every call behind it for
+ * 20–70 ms on the benchmark machine (p99 43 ms at 1,000 calls/s), 100-span batches for about 5 ms.
+ */
+export const DEFAULT_BSP_SCHEDULE_DELAY_MS = '1000';
+export const DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE = '128';
+
+/**
  * Standard `OTEL_*` variables whose default differs from the SDK's, to apply before the SDK reads
- * the environment: parent-based 10% sampling instead of always-on. A ratio sampler named without
- * an argument gets 0.1 too (the SDK would use 1). Explicit values are never overridden.
+ * the environment: parent-based 10% sampling instead of always-on (a ratio sampler named without
+ * an argument gets 0.1 too; the SDK would use 1), and small, frequent span batches. Explicit
+ * values are never overridden.
  */
 export function tracingEnvDefaults(env: Env): Record<string, string> {
   const defaults: Record<string, string> = {};
+  if (!env.OTEL_BSP_SCHEDULE_DELAY?.trim()) defaults.OTEL_BSP_SCHEDULE_DELAY = DEFAULT_BSP_SCHEDULE_DELAY_MS;
+  if (!env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE?.trim()) defaults.OTEL_BSP_MAX_EXPORT_BATCH_SIZE = DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE;
   const sampler = env.OTEL_TRACES_SAMPLER?.trim() || DEFAULT_SAMPLER;
   if (!env.OTEL_TRACES_SAMPLER?.trim()) defaults.OTEL_TRACES_SAMPLER = sampler;
   if (sampler.endsWith('traceidratio') && !env.OTEL_TRACES_SAMPLER_ARG?.trim()) defaults.OTEL_TRACES_SAMPLER_ARG = DEFAULT_SAMPLER_RATIO;

@@ -19,12 +19,14 @@ describe('tracing settings from the environment', () => {
     expect(isSdkDisabled({})).toBe(false);
   });
 
-  it('defaults the sampler to parent-based 10% and keeps explicit choices', () => {
-    expect(tracingEnvDefaults({})).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' });
-    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER_ARG: '0.5' })).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' });
-    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'traceidratio' })).toEqual({ OTEL_TRACES_SAMPLER_ARG: '0.1' });
-    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'always_on' })).toEqual({});
-    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1' })).toEqual({});
+  it('defaults the sampler to parent-based 10% and span batches to 128 spans every second, and keeps explicit choices', () => {
+    const batching = { OTEL_BSP_SCHEDULE_DELAY: '1000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '128' };
+    expect(tracingEnvDefaults({})).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1', ...batching });
+    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER_ARG: '0.5' })).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', ...batching });
+    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'traceidratio' })).toEqual({ OTEL_TRACES_SAMPLER_ARG: '0.1', ...batching });
+    expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'always_on' })).toEqual(batching);
+    const explicit = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1', OTEL_BSP_SCHEDULE_DELAY: '5000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512' };
+    expect(tracingEnvDefaults(explicit)).toEqual({});
   });
 
   it('names the service and adds the Kubernetes attributes given by the downward API', () => {
