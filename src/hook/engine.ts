@@ -35,7 +35,11 @@ export interface EvaluateOptions {
 export interface ClaimsEngine {
   /** Short content hash of the loaded configuration; shown in /readyz, metrics and debugContext. */
   readonly version: string;
-  evaluate(event: TokenHookEvent, options?: EvaluateOptions): Promise<Evaluation>;
+  /**
+   * A plain value when the call needed no I/O (most calls: no lookup, or every lookup's rule ruled
+   * out by its condition), so the hook skips the deadline race and its timer; a promise otherwise.
+   */
+  evaluate(event: TokenHookEvent, options?: EvaluateOptions): Evaluation | Promise<Evaluation>;
 }
 
 /** Returns the engine to use for this request (hot-reloadable). */
@@ -44,5 +48,5 @@ export type EngineProvider = () => ClaimsEngine;
 /** The engine used when no rules file is configured: every call is answered with no change. */
 export const NO_RULES_ENGINE: ClaimsEngine = Object.freeze({
   version: 'none',
-  evaluate: async (): Promise<Evaluation> => ({ decision: { changes: [], lifetimes: [] }, rules: [] }),
+  evaluate: (): Evaluation => ({ decision: { changes: [], lifetimes: [] }, rules: [] }),
 });

@@ -33,6 +33,10 @@ export interface TokenHookResult {
 
 class DeadlineExceeded extends Error {}
 
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 export class TokenHookService {
   private readonly graceMs: number;
   constructor(private readonly options: TokenHookServiceOptions) {
@@ -64,12 +68,16 @@ export class TokenHookService {
     };
     let hardStop: NodeJS.Timeout | undefined;
     try {
-      const evaluation = await Promise.race([
-        engine.evaluate(event, evaluateOptions),
-        new Promise<never>((_, reject) => {
-          hardStop = setTimeout(() => reject(new DeadlineExceeded('engine did not answer within the deadline')), this.options.deadlineMs + this.graceMs);
-        }),
-      ]);
+      const pending = engine.evaluate(event, evaluateOptions);
+      // No I/O (the common case): no deadline race, no timer.
+      const evaluation = isPromise(pending)
+        ? await Promise.race([
+            pending,
+            new Promise<never>((_, reject) => {
+              hardStop = setTimeout(() => reject(new DeadlineExceeded('engine did not answer within the deadline')), this.options.deadlineMs + this.graceMs);
+            }),
+          ])
+        : pending;
       const build = buildResponse(event, evaluation, { debugContext: this.options.debugContext, version: engine.version });
       return { status: 200, body: build.response, outcome: build.outcome, summary, evaluation, build, version: engine.version };
     } catch (err) {

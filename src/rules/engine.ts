@@ -171,7 +171,8 @@ export class RulesEngine implements ClaimsEngine {
     return this.ruleSet.rules.length;
   }
 
-  async evaluate(event: TokenHookEvent, options: RulesEvaluateOptions = {}): Promise<RulesEvaluation> {
+  /** Synchronous unless a lookup must be resolved for this call (see `ClaimsEngine.evaluate`). */
+  evaluate(event: TokenHookEvent, options: RulesEvaluateOptions = {}): RulesEvaluation | Promise<RulesEvaluation> {
     if (this.#lookupRules.length === 0) return this.evaluateNow(event, options);
     const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     const ctx = new RequestContext(event, { lookup: values });
@@ -186,12 +187,11 @@ export class RulesEngine implements ClaimsEngine {
       }
       for (const name of rule.lookups) needed.add(name);
     }
-    let outcomes: Outcomes = NO_OUTCOMES;
-    if (needed.size > 0) {
-      outcomes = await this.#lookups.resolve(needed, ctx as unknown as LookupContext, { signal: options.signal });
+    if (needed.size === 0) return this.#run(ctx, options, pre, NO_OUTCOMES);
+    return this.#lookups.resolve(needed, ctx as unknown as LookupContext, { signal: options.signal }).then((outcomes) => {
       for (const [name, outcome] of outcomes) if (outcome.ok) values[name] = lookupCelValue(outcome.value);
-    }
-    return this.#run(ctx, options, pre, outcomes);
+      return this.#run(ctx, options, pre, outcomes);
+    });
   }
 
   /**

@@ -3,7 +3,7 @@ import type { TokenHookEvent } from '../../src/hook/types';
 import { collectReferences, createRulesEnvironment } from '../../src/rules/cel';
 import { RULE_ERROR_DENY_SUMMARY, RulesEngine } from '../../src/rules/engine';
 import { oktaFixture, OKTA_FIXTURES } from '../helpers/fixtures';
-import { engineFor, engineForFile, EXAMPLE_RULES, rulesFixturePath, rulesPayload } from './helpers';
+import { compile, engineFor, engineForFile, EXAMPLE_RULES, rulesFixturePath, rulesPayload } from './helpers';
 
 async function respond(engine: RulesEngine, event: TokenHookEvent) {
   const evaluation = await engine.evaluate(event);
@@ -355,12 +355,42 @@ ${Array.from({ length: 20 }, (_, i) => `  - name: r${i}\n    when: 'user != null
 });
 
 describe('engine seam', () => {
-  it('implements ClaimsEngine with the rules version and an async evaluate', async () => {
+  it('answers synchronously when the call needs no lookup, and with a promise only when one must be resolved', async () => {
     const engine = engineForFile(EXAMPLE_RULES);
     expect(engine.version).toMatch(/^[0-9a-f]{12}$/);
-    const pending = engine.evaluate(oktaFixture('token-hook-minimal'), { signal: new AbortController().signal });
+    const sync = engine.evaluate(oktaFixture('token-hook-minimal'), { signal: new AbortController().signal });
+    expect(sync).not.toBeInstanceOf(Promise);
+
+    const text = `lookups:
+  crm:
+    type: http
+    url: https://crm.example/users/{user.id}
+rules:
+  - name: machine
+    when: 'grantType == "client_credentials"'
+    claims: [{ name: kind, value: machine }]
+  - name: tier
+    when: 'grantType != "client_credentials"'
+    claims: [{ name: tier, expr: 'lookup.crm.tier', fallback: basic }]
+`;
+    const resolved: string[][] = [];
+    const withLookups = new RulesEngine(compile(text), {
+      lookups: {
+        resolve: async (names) => {
+          resolved.push([...names]);
+          return new Map([...names].map((name) => [name, { lookup: name, type: 'http' as const, ok: true, status: 'success' as const, value: { tier: 'gold' }, durationMs: 1 }]));
+        },
+      },
+    });
+    // The lookup's rule is ruled out by its condition: nothing to wait for.
+    const machine = withLookups.evaluate(oktaFixture('token-hook-client-credentials'));
+    expect(machine).not.toBeInstanceOf(Promise);
+    expect(resolved).toEqual([]);
+    const pending = withLookups.evaluate(oktaFixture('token-hook-authcode-full'));
     expect(pending).toBeInstanceOf(Promise);
     const evaluation = await pending;
+    expect(resolved).toEqual([['crm']]);
+    expect(evaluation.decision.changes.map((c) => [c.claim, 'value' in c ? c.value : undefined])).toContainEqual(['tier', 'gold']);
     expect(evaluation.rules.every((r) => typeof r.durationMs === 'number')).toBe(true);
   });
 
