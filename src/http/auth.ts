@@ -3,7 +3,8 @@ import type { Authenticator, AuthResult, RequestHeaders } from './auth-types';
 import type { HeaderAuthenticator } from './header-auth';
 import { hasBearerJwt } from './bearer';
 
-export type AuthenticateFn = (headers: RequestHeaders) => Promise<AuthResult>;
+/** A plain result when no I/O was needed (header secrets), a promise otherwise (OAuth: JWKS). */
+export type AuthenticateFn = (headers: RequestHeaders) => AuthResult | Promise<AuthResult>;
 
 export interface AuthenticatorSet {
   mode: 'header' | 'oauth2' | 'either';
@@ -14,7 +15,7 @@ export interface AuthenticatorSet {
 export function composeAuthenticators({ mode, header, oauth }: AuthenticatorSet): AuthenticateFn {
   if (mode === 'header') {
     if (!header) throw new Error('AUTH_MODE=header needs a header secret');
-    return (headers) => Promise.resolve(header.check(headers));
+    return (headers) => header.check(headers);
   }
   if (mode === 'oauth2') {
     if (!oauth) throw new Error('AUTH_MODE=oauth2 needs OAuth settings');
@@ -22,7 +23,7 @@ export function composeAuthenticators({ mode, header, oauth }: AuthenticatorSet)
   }
   if (!header || !oauth) throw new Error('AUTH_MODE=either needs both a header secret and OAuth settings');
   // Migration mode: a matching header secret wins; otherwise a Bearer JWT is verified as OAuth.
-  return async (headers) => {
+  return (headers) => {
     const byHeader = header.check(headers);
     if (byHeader.ok) return byHeader;
     if (hasBearerJwt(headers)) return oauth.authenticate(headers);

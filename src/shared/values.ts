@@ -23,3 +23,8 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** True for a promise (or any thenable): hot paths await only when there is something to wait for. */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
