@@ -7,7 +7,7 @@ import { buildResponse, type BuildResult } from './builder';
 import type { EngineProvider, Evaluation } from './engine';
 import { isPromise } from '../shared/values';
 import { parseTokenHookEvent, summarizeEvent, type EventSummary } from './parse';
-import type { TokenHookEvent, TokenHookResponse } from './types';
+import type { TokenHookResponse } from './types';
 
 export type ServiceOutcome = 'patched' | 'unchanged' | 'denied' | 'bad_request' | 'error';
 
@@ -41,11 +41,7 @@ export class TokenHookService {
     this.graceMs = options.graceMs ?? 100;
   }
 
-  /**
-   * A plain result when the engine needed no I/O (the common case: no promise, no timer, no
-   * microtask hop), a promise when it had to wait for a lookup.
-   */
-  handle(body: unknown): TokenHookResult | Promise<TokenHookResult> {
+  async handle(body: unknown): Promise<TokenHookResult> {
     const parsed = parseTokenHookEvent(body);
     if (!parsed.ok) {
       return { status: 400, body: { error: 'bad_request', message: parsed.message }, outcome: 'bad_request' };
@@ -68,42 +64,27 @@ export class TokenHookService {
         return controller.signal;
       },
     };
-    let pending: Evaluation | Promise<Evaluation>;
-    try {
-      pending = engine.evaluate(event, evaluateOptions);
-    } catch (err) {
-      if (abortTimer) clearTimeout(abortTimer);
-      return this.#failure(err, summary, engine.version);
-    }
-    if (!isPromise(pending)) {
-      if (abortTimer) clearTimeout(abortTimer);
-      return this.#respond(event, pending, summary, engine.version);
-    }
     let hardStop: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      hardStop = setTimeout(() => reject(new DeadlineExceeded('engine did not answer within the deadline')), this.options.deadlineMs + this.graceMs);
-    });
-    return Promise.race([pending, deadline]).then(
-      (evaluation) => this.#respond(event, evaluation, summary, engine.version),
-      (err: unknown) => this.#failure(err, summary, engine.version),
-    ).finally(() => {
-      if (abortTimer) clearTimeout(abortTimer);
-      clearTimeout(hardStop);
-    });
-  }
-
-  #respond(event: TokenHookEvent, evaluation: Evaluation, summary: EventSummary, version: string): TokenHookResult {
     try {
-      const build = buildResponse(event, evaluation, { debugContext: this.options.debugContext, version });
-      return { status: 200, body: build.response, outcome: build.outcome, summary, evaluation, build, version };
+      const pending = engine.evaluate(event, evaluateOptions);
+      // No I/O (the common case): no deadline race, no timer.
+      const evaluation = isPromise(pending)
+        ? await Promise.race([
+            pending,
+            new Promise<never>((_, reject) => {
+              hardStop = setTimeout(() => reject(new DeadlineExceeded('engine did not answer within the deadline')), this.options.deadlineMs + this.graceMs);
+            }),
+          ])
+        : pending;
+      const build = buildResponse(event, evaluation, { debugContext: this.options.debugContext, version: engine.version });
+      return { status: 200, body: build.response, outcome: build.outcome, summary, evaluation, build, version: engine.version };
     } catch (err) {
-      return this.#failure(err, summary, version);
+      // Okta fails open on a non-200 (token issued unchanged) and records the failure in its System Log.
+      const reason = err instanceof DeadlineExceeded ? 'deadline_exceeded' : 'engine_failure';
+      return { status: 500, body: { error: 'internal_error', message: 'The hook could not evaluate its rules' }, outcome: 'error', summary, reason, version: engine.version };
+    } finally {
+      if (abortTimer) clearTimeout(abortTimer);
+      if (hardStop) clearTimeout(hardStop);
     }
-  }
-
-  /** Okta fails open on a non-200 (token issued unchanged) and records the failure in its System Log. */
-  #failure(err: unknown, summary: EventSummary, version: string): TokenHookResult {
-    const reason = err instanceof DeadlineExceeded ? 'deadline_exceeded' : 'engine_failure';
-    return { status: 500, body: { error: 'internal_error', message: 'The hook could not evaluate its rules' }, outcome: 'error', summary, reason, version };
   }
 }
