@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: drives the built service (a separate process, pinned to one core when `taskset`
- * exists) at fixed request rates with a realistic payload mix and the example rules, and reports
- * throughput, p50/p99 latency, the server's CPU time per request (from /proc) and its peak RSS, for
- * several observability profiles. Prints a table and writes JSON to bench/results/.
+ * exists) at fixed arrival rates (open loop, bench/load.js, from the other core) with a realistic
+ * payload mix and the example rules, and reports throughput, p50/p99 latency, the server's CPU time
+ * per request (from /proc) and its peak RSS, for several observability profiles and two reference
+ * servers (`koa`: the stack with no logic; `baseline`: bare node:http). Prints a table (medians of
+ * --repeat interleaved runs) and writes JSON to bench/results/.
  *
- * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3]
- *                          [--profiles all,metrics,off,baseline] [--soak SECONDS] [--out FILE]
+ * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3] [--repeat N]
+ *                          [--profiles all,metrics,off,koa,baseline] [--soak SECONDS] [--out FILE]
+ *                          [--connections 64]
  *                          [--cpu-prof DIR]   (write a V8 CPU profile of each service run)
  *                          [--env NAME=VALUE] (extra service environment, repeatable)
  * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak).
