@@ -21,12 +21,9 @@ import {
   type OktaGroupsLookupDefinition,
   type Template,
 } from './types';
-import { describe, isPlainObject, type Path } from '../shared/values';
+import { describe, isPlainObject, ProblemCollector, type Path, type Problem } from '../shared/values';
 
-export interface LookupProblem {
-  path: (string | number)[];
-  message: string;
-}
+export type LookupProblem = Problem;
 
 export interface ParsedLookups {
   definitions: LookupDefinition[];
@@ -72,19 +69,9 @@ function stableStringify(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-class LookupValidator {
-  readonly problems: LookupProblem[] = [];
-
-  constructor(private readonly env: Environment) {}
-
-  add(path: Path, message: string): void {
-    this.problems.push({ path, message });
-  }
-
-  unknownKeys(value: Record<string, unknown>, allowed: readonly string[], path: Path): void {
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) this.add([...path, key], `unknown key (allowed: ${allowed.join(', ')})`);
-    }
+class LookupValidator extends ProblemCollector {
+  constructor(private readonly env: Environment) {
+    super();
   }
 
   mapping(value: unknown, path: Path, what: string): value is Record<string, unknown> {

@@ -25,7 +25,7 @@ import {
   type RemoveSpec,
   type RuleSet,
 } from './types';
-import { deepFreeze, describe, isPlainObject, type Path } from '../shared/values';
+import { deepFreeze, describe, isPlainObject, ProblemCollector, type Path, type Problem } from '../shared/values';
 
 export const MAX_RULES_FILE_BYTES = 1024 * 1024;
 export const RULE_NAME_PATTERN = /^[a-z0-9-]+$/;
@@ -44,11 +44,6 @@ const NO_LOOKUPS: ReadonlySet<string> = new Set();
 /** Short content hash used as the rules version (readyz, metrics, debugContext). */
 export function rulesVersion(content: string | Buffer): string {
   return createHash('sha256').update(content).digest('hex').slice(0, 12);
-}
-
-interface Problem {
-  path: Path;
-  message: string;
 }
 
 /** `claims[0].name` from `['claims', 0, 'name']`. */
@@ -84,21 +79,12 @@ function jsonProblem(value: unknown, depth = 0): string | undefined {
   return 'is not a JSON value';
 }
 
-class RuleValidator {
-  readonly problems: Problem[] = [];
+class RuleValidator extends ProblemCollector {
   /** Names under `lookups:` (also those with invalid definitions, so each problem is reported once). */
   lookupNames: ReadonlySet<string> = NO_LOOKUPS;
 
-  constructor(private readonly env: Environment) {}
-
-  add(path: Path, message: string): void {
-    this.problems.push({ path, message });
-  }
-
-  unknownKeys(value: Record<string, unknown>, allowed: readonly string[], path: Path): void {
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) this.add([...path, key], `unknown key (allowed: ${allowed.join(', ')})`);
-    }
+  constructor(private readonly env: Environment) {
+    super();
   }
 
   string(value: unknown, path: Path, what = 'a string'): value is string {

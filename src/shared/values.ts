@@ -3,6 +3,27 @@
 /** Where a value sits in a document: `['rules', 0, 'claims', 1, 'name']`. */
 export type Path = (string | number)[];
 
+/** One thing wrong in a document, and where. */
+export interface Problem {
+  path: Path;
+  message: string;
+}
+
+/** The part every document validator shares (rules, lookups): problems with their paths, unknown keys. */
+export class ProblemCollector {
+  readonly problems: Problem[] = [];
+
+  add(path: Path, message: string): void {
+    this.problems.push({ path, message });
+  }
+
+  unknownKeys(value: Record<string, unknown>, allowed: readonly string[], path: Path): void {
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.add([...path, key], `unknown key (allowed: ${allowed.join(', ')})`);
+    }
+  }
+}
+
 /** A `{…}` mapping from JSON/YAML (not an array, not a class instance). */
 export const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
