@@ -11,13 +11,12 @@ import { HealthState } from './http/health';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createMetricsServer } from './observability/metrics-server';
+import { TELEMETRY_SYMBOL, type TelemetryHandle } from './observability/tracing';
 import { lookupMetricsEvents } from './lookups/metrics';
 import { RulesManager } from './rules/manager';
 import { RulesFileError } from './rules/types';
 import { startService } from './server';
 import { VERSION } from './version';
-
-const TELEMETRY = Symbol.for('okta-token-hook.telemetry');
 
 async function buildSecretStore(config: Readonly<Config>, logger: Logger, metrics: Metrics | undefined): Promise<SecretStore> {
   const { auth, env } = config;
@@ -93,8 +92,9 @@ async function main(): Promise<void> {
   const engine = rules.provider;
 
   const app = createApp({ config, logger, metrics, engine, authenticate, health });
-  const telemetry = (globalThis as Record<symbol, { shutdown?: () => Promise<void> } | undefined>)[TELEMETRY];
-  if (telemetry?.shutdown) cleanups.push(() => telemetry.shutdown?.());
+  // Published by instrumentation.ts when the SDK started; flushed after the drain.
+  const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
+  if (telemetry) cleanups.push(() => telemetry.shutdown());
   const service = await startService({
     config,
     app,
