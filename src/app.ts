@@ -104,7 +104,9 @@ export function createApp(deps: AppDeps): Koa {
     // traces). Started here rather than by the generic http/koa instrumentations, which cost several
     // times more per call. Active, so log lines carry its ids and lookup spans nest under it.
     const parent = propagation.extract(ROOT_CONTEXT, ctx.request.headers);
-    const span = tracer.startSpan(HOOK_SPAN_NAME, { kind: SpanKind.SERVER, attributes: serverSpanAttributes(ctx) }, parent);
+    const span = tracer.startSpan(HOOK_SPAN_NAME, { kind: SpanKind.SERVER }, parent);
+    // Built only for recorded spans: most calls are not sampled, and no sampler here reads them.
+    if (span.isRecording()) span.setAttributes(serverSpanAttributes(ctx));
     return context.with(trace.setSpan(parent, span), async () => {
       let outcome: HookOutcome = 'error';
       const logFields: Record<string, unknown> = {};
@@ -152,8 +154,12 @@ export function createApp(deps: AppDeps): Koa {
         if (result.reason) logFields.reason = result.reason;
         if (result.status === 400) logFields.reason = (result.body as { message?: string }).message;
         if (result.evaluation && result.build) {
-          const matched = result.evaluation.rules.filter((r) => r.result === 'matched').length;
-          const errors = result.evaluation.rules.filter((r) => r.result === 'error').length;
+          let matched = 0;
+          let errors = 0;
+          for (const rule of result.evaluation.rules) {
+            if (rule.result === 'matched') matched++;
+            else if (rule.result === 'error') errors++;
+          }
           logFields.matchedRules = matched;
           if (errors > 0) logFields.ruleErrors = errors;
           logFields.operations = result.build.applied.length;
