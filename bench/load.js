@@ -187,4 +187,4 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-module.exports = { openLoop, percentile, rawRequest, ResponseReader };
+module.exports = { openLoop, percentile };

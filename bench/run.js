@@ -36,10 +36,14 @@ const PROFILES = {
   logs: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'true' },
   off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
   // Not the hook: a bare node:http server answering static JSON, the floor on this machine.
-  baseline: { BASELINE: 'true' },
+  baseline: {},
   // Not the hook either: Koa + @koa/router + koa-bodyparser answering the same static JSON, the floor of the stack.
-  koa: { BASELINE: 'true' },
+  koa: {},
 };
+
+/** What each profile runs: the service, or one of the two reference servers. */
+const SERVICE_ENTRY = ['--require', './dist/instrumentation.js', 'dist/main.js'];
+const REFERENCE_ENTRIES = { baseline: ['bench/baseline-server.js'], koa: ['bench/koa-floor-server.js'] };
 
 const PAYLOADS = [
   // Weighted like a workforce login mix: mostly code flows, then refreshes, some machine tokens.
@@ -152,7 +156,7 @@ async function startService(profile, otlpPort, cpuProf, extraEnv = {}) {
   };
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
   const command = pin ? 'taskset' : process.execPath;
-  const entry = profile === 'baseline' ? ['bench/baseline-server.js'] : profile === 'koa' ? ['bench/koa-floor-server.js'] : ['--require', './dist/instrumentation.js', 'dist/main.js'];
+  const entry = REFERENCE_ENTRIES[profile] || SERVICE_ENTRY;
   const profiling = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
   const args = [...(pin ? ['-c', '0', process.execPath] : []), ...profiling, ...entry];
   const devNull = openSync('/dev/null', 'w');
