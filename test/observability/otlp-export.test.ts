@@ -2,7 +2,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { HOOK_SPAN_NAME } from '../../src/app';
 import { buildHarness, eventFor, postHook } from './support/harness';
-import { installTestTracing, type TestTracing } from './support/otel';
+import { installTestTracing, PATCHED_CALL_ATTRIBUTES, type TestTracing } from './support/otel';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver';
 
 describe('OTLP/HTTP export of hook spans', () => {
@@ -41,24 +41,7 @@ describe('OTLP/HTTP export of hook spans', () => {
     expect(patched?.scope).toBe('okta-token-hook');
     expect(patched?.resource['service.name']).toBe('okta-token-hook');
     expect(patched?.kind).toBe(2); // SERVER
-    expect(patched?.attributes).toEqual({
-      'http.request.method': 'POST',
-      'http.route': '/hooks/token',
-      'http.response.status_code': 200,
-      'network.protocol.version': '1.1',
-      'url.path': '/hooks/token',
-      'url.scheme': 'http',
-      'okta.hook': 'token',
-      'okta.auth.method': 'header',
-      'okta.event_id': 'Vb7nQ2pXRk6Ty1wLmZ8sAc',
-      'okta.client_id': '0oa7h3j5k7L9z1X3c5v7',
-      'okta.grant_type': 'authorization_code',
-      'okta.hook.outcome': 'patched',
-      'okta.rules.matched': 2,
-      'okta.rules.errors': 1,
-      'okta.patch.operations': 3,
-      'okta.patch.skipped': 1,
-    });
+    expect(patched?.attributes).toEqual(PATCHED_CALL_ATTRIBUTES);
     expect(unauthorized?.attributes['okta.hook.outcome']).toBe('unauthorized');
     expect(unauthorized?.attributes['http.response.status_code']).toBe(401);
     expect(unauthorized?.attributes['okta.auth.failure']).toBe('invalid_credentials');

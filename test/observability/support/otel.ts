@@ -47,6 +47,35 @@ export function installTestTracing(options: { sampler?: Sampler; processors?: Sp
   };
 }
 
+/** The request-side HTTP attributes of every hook call's SERVER span (supertest, plain HTTP/1.1). */
+export const HOOK_HTTP_ATTRIBUTES = {
+  'http.request.method': 'POST',
+  'http.route': '/hooks/token',
+  'url.path': '/hooks/token',
+  'url.scheme': 'http',
+  'network.protocol.version': '1.1',
+};
+
+/** Okta's event id and client id in the shared fixture the harness posts. */
+export const FIXTURE_EVENT_ID = 'Vb7nQ2pXRk6Ty1wLmZ8sAc';
+export const FIXTURE_CLIENT_ID = '0oa7h3j5k7L9z1X3c5v7';
+
+/** The span attributes of the harness's patched call (shared fixture, harness rules), bar the user agent. */
+export const PATCHED_CALL_ATTRIBUTES = {
+  ...HOOK_HTTP_ATTRIBUTES,
+  'http.response.status_code': 200,
+  'okta.hook': 'token',
+  'okta.auth.method': 'header',
+  'okta.event_id': FIXTURE_EVENT_ID,
+  'okta.client_id': FIXTURE_CLIENT_ID,
+  'okta.grant_type': 'authorization_code',
+  'okta.hook.outcome': 'patched',
+  'okta.rules.matched': 2,
+  'okta.rules.errors': 1,
+  'okta.patch.operations': 3,
+  'okta.patch.skipped': 1,
+};
+
 export const hookSpans = (exporter: InMemorySpanExporter): ReadableSpan[] =>
   exporter.getFinishedSpans().filter((span) => span.name === HOOK_SPAN_NAME);
 
