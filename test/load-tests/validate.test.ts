@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseExpectClaim, validateOktaResponse, type InvalidReason } from '../../load-tests/lib/validate';
+import { RESERVED_CLAIMS } from '../../src/hook/builder';
 
 const payloadsDir = join(__dirname, '..', '..', 'load-tests', 'payloads');
 const event = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(payloadsDir, `${name}.json`), 'utf8'));
@@ -147,6 +148,20 @@ describe('validateOktaResponse rejects what Okta would skip or discard', () => {
     const patch = token === 'identity' ? identityPatch : accessPatch;
     expectInvalid(validateOktaResponse(BOTH, 200, answer([patch(op('replace', `/claims/${claim}`, 'x'))])), 'reserved_claim');
     expectInvalid(validateOktaResponse(BOTH, 200, answer([patch(op('add', `/claims/${claim}/member`, 'x'))])), 'reserved_claim');
+  });
+
+  it('agrees with the service builder on every reserved claim, per token (the two lists are kept independent on purpose)', () => {
+    for (const token of ['identity', 'access'] as const) {
+      const patch = token === 'identity' ? identityPatch : accessPatch;
+      const other = token === 'identity' ? 'access' : 'identity';
+      for (const claim of RESERVED_CLAIMS[token]) {
+        expectInvalid(validateOktaResponse(BOTH, 200, answer([patch(op('add', `/claims/${claim}`, 'x'))])), 'reserved_claim');
+      }
+      for (const claim of RESERVED_CLAIMS[other]) {
+        if (RESERVED_CLAIMS[token].has(claim)) continue;
+        expect(validateOktaResponse(BOTH, 200, answer([patch(op('add', `/claims/${claim}`, 'x'))]))).toMatchObject({ ok: true });
+      }
+    }
   });
 
   it('rejects add or replace without a value', () => {
