@@ -5,9 +5,9 @@
  */
 import { buildResponse, type BuildResult } from './builder';
 import type { EngineProvider, Evaluation } from './engine';
-import { isPromise } from '../shared/values';
 import { parseTokenHookEvent, summarizeEvent, type EventSummary } from './parse';
 import type { TokenHookResponse } from './types';
+import { isPromise } from '../shared/values';
 
 export type ServiceOutcome = 'patched' | 'unchanged' | 'denied' | 'bad_request' | 'error';
 
@@ -33,7 +33,6 @@ export interface TokenHookResult {
 }
 
 class DeadlineExceeded extends Error {}
-
 
 export class TokenHookService {
   private readonly graceMs: number;
