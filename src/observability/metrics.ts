@@ -205,12 +205,11 @@ export class Metrics {
   }
 
   recordRequest(outcome: HookOutcome, seconds: number, clientId?: string, traceId?: string): void {
-    const labels: Record<string, string> = { hook: 'token', outcome };
-    if (this.clientIdLabel) this.requests.inc({ ...labels, client_id: this.clientLabel(clientId) });
-    else this.requests.inc(labels);
+    const labels = { hook: 'token', outcome };
+    this.requests.inc(this.clientIdLabel ? { ...labels, client_id: this.clientLabel(clientId) } : labels);
     // With exemplars enabled prom-client only takes the object form; an empty label set records none.
     const exemplarLabels = (traceId ? { trace_id: traceId } : {}) as unknown as Record<'hook' | 'outcome', string>;
-    this.requestDuration.observe({ labels: { hook: 'token', outcome }, value: seconds, exemplarLabels });
+    this.requestDuration.observe({ labels, value: seconds, exemplarLabels });
   }
 
   recordAuth(result: { ok: true; method: AuthMethod; credential: string } | { ok: false; method: AuthMethod; reason: AuthFailureReason }): void {
