@@ -4,31 +4,29 @@
  * Unknown fields are kept and ignored; missing optional objects stay missing.
  */
 import { TOKEN_HOOK_EVENT_TYPE, type TokenHookEvent } from './types';
+import { isJsonObject } from '../shared/values';
 
 export type ParseResult = { ok: true; event: TokenHookEvent } | { ok: false; message: string };
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Optional objects: absent or null means "not there"; any other non-object is malformed. */
 const OPTIONAL_DATA_OBJECTS = ['context', 'identity', 'access', 'refresh_token'] as const;
 const OPTIONAL_CONTEXT_OBJECTS = ['request', 'protocol', 'session', 'user', 'policy'] as const;
 
 export function parseTokenHookEvent(body: unknown): ParseResult {
-  if (!isObject(body)) return { ok: false, message: 'Request body must be a JSON object' };
+  if (!isJsonObject(body)) return { ok: false, message: 'Request body must be a JSON object' };
   if (body.eventType !== TOKEN_HOOK_EVENT_TYPE) {
     const got = typeof body.eventType === 'string' ? `"${body.eventType.slice(0, 100)}"` : 'missing';
     return { ok: false, message: `Unsupported eventType (${got}); expected "${TOKEN_HOOK_EVENT_TYPE}"` };
   }
   const data = body.data;
-  if (!isObject(data)) return { ok: false, message: '"data" must be a JSON object' };
+  if (!isJsonObject(data)) return { ok: false, message: '"data" must be a JSON object' };
   for (const key of OPTIONAL_DATA_OBJECTS) {
     if (data[key] === null) delete data[key];
-    else if (data[key] !== undefined && !isObject(data[key])) return { ok: false, message: `"data.${key}" must be an object when present` };
+    else if (data[key] !== undefined && !isJsonObject(data[key])) return { ok: false, message: `"data.${key}" must be an object when present` };
   }
   for (const token of ['identity', 'access'] as const) {
     const minted = data[token] as Record<string, unknown> | undefined;
-    if (minted && minted.claims !== undefined && minted.claims !== null && !isObject(minted.claims)) {
+    if (minted && minted.claims !== undefined && minted.claims !== null && !isJsonObject(minted.claims)) {
       return { ok: false, message: `"data.${token}.claims" must be an object when present` };
     }
   }
@@ -36,7 +34,7 @@ export function parseTokenHookEvent(body: unknown): ParseResult {
   if (context) {
     for (const key of OPTIONAL_CONTEXT_OBJECTS) {
       if (context[key] === null) delete context[key];
-      else if (context[key] !== undefined && !isObject(context[key])) {
+      else if (context[key] !== undefined && !isJsonObject(context[key])) {
         return { ok: false, message: `"data.context.${key}" must be an object when present` };
       }
     }

@@ -6,19 +6,16 @@
 import { deriveGrantType } from '../hook/parse';
 import type { TokenHookEvent } from '../hook/types';
 import { toCel } from './cel';
+import { isJsonObject } from '../shared/values';
 
 const EMPTY_LIST: readonly string[] = Object.freeze([]);
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function objectOrEmpty(value: unknown): unknown {
-  return isObject(value) ? toCel(value) : Object.create(null);
+  return isJsonObject(value) ? toCel(value) : Object.create(null);
 }
 
 function objectOrNull(value: unknown): unknown {
-  return isObject(value) ? toCel(value) : null;
+  return isJsonObject(value) ? toCel(value) : null;
 }
 
 function queryParams(url: unknown): Record<string, string> {
@@ -40,8 +37,8 @@ function splitScopes(scope: unknown): readonly string[] {
 }
 
 function tokenClaims(token: unknown): unknown {
-  if (!isObject(token)) return null;
-  return isObject(token.claims) ? toCel(token.claims) : Object.create(null);
+  if (!isJsonObject(token)) return null;
+  return isJsonObject(token.claims) ? toCel(token.claims) : Object.create(null);
 }
 
 /**
@@ -109,7 +106,7 @@ export class RequestContext {
   get scopes(): unknown {
     return this.#memo('scopes', () => {
       const scopes = this.#event.data.access?.scopes;
-      return isObject(scopes) ? Object.keys(scopes) : EMPTY_LIST;
+      return isJsonObject(scopes) ? Object.keys(scopes) : EMPTY_LIST;
     });
   }
 

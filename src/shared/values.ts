@@ -24,6 +24,9 @@ export class ProblemCollector {
   }
 }
 
+/** Any non-array object, e.g. a parsed JSON object on the hot path (no prototype check needed there). */
+export const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /** A `{…}` mapping from JSON/YAML (not an array, not a class instance). */
 export const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
