@@ -67,7 +67,8 @@ function otelSdkReads(name: string): boolean {
   return new RegExp(`\\b${name}\\b`).test(otelSdkText);
 }
 /** First segments of our own variables (HOOK, AUTH, OAUTH, RULES, ...): a documented name with one must exist. */
-const ownPrefixes = new Set([...schemaEnv, ...srcEnv].map((n) => n.split('_')[0] as string));
+// NODE_* belongs to Node.js itself (NODE_OPTIONS, NODE_EXTRA_CA_CERTS...), even though NODE_ENV is in the schema.
+const ownPrefixes = new Set([...schemaEnv, ...srcEnv].map((n) => n.split('_')[0] as string).filter((p) => p !== 'NODE'));
 
 function unknownEnvVars(list: Page[]): string[] {
   const problems: string[] = [];
@@ -227,12 +228,15 @@ function isChartValue(path: string, root: Record<string, unknown> = values): boo
 function documentedChartValues(list: Page[]): Array<{ page: string; value: string }> {
   const found: Array<{ page: string; value: string }> = [];
   const tops = new Set(Object.keys(values));
+  const setFlags = (command: string): string[] => [...command.matchAll(/--set(?:-file|-string|-json)?[ =]['"]?([a-zA-Z][\w.[\]-]*)=/g)].map((m) => m[1] as string);
   for (const page of list) {
-    const texts = [...page.blocks.map((b) => b.text), ...codeSpans(page.prose)];
-    for (const text of texts) for (const m of text.matchAll(/--set(?:-file|-string|-json)?[ =]['"]?([a-zA-Z][\w.[\]-]*)=/g)) found.push({ page: page.path, value: m[1] as string });
+    // `--set` of helm (and skaffold's helm), not of other commands (okta-token-hook preview has one too).
+    const commands = [...page.blocks.map((b) => b.text.replace(/\\\n/g, ' ')), ...codeSpans(page.prose)].flatMap((s) => s.split('\n')).flatMap((l) => l.split(/&&|\|\||;|\|/));
+    for (const command of commands) if (/\bhelm\s+(install|upgrade|template)\b/.test(command)) for (const value of setFlags(command)) found.push({ page: page.path, value });
     for (const context of contexts(page)) {
-      if (!/\bchart\b|\bhelm\b|values\.yaml|--set/i.test(context)) continue;
+      if (!/\bchart\b|\bhelm\b|values\.yaml/i.test(context)) continue;
       for (const span of codeSpans(context)) {
+        if (span.startsWith('--set')) for (const value of setFlags(span)) found.push({ page: page.path, value });
         const m = /^([a-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_-]+|\[\d+\])+)(?:=.*)?$/.exec(span);
         if (m && tops.has(m[1]!.split(/[.[]/)[0] as string)) found.push({ page: page.path, value: m[1] as string });
       }
@@ -259,9 +263,15 @@ describe('chart values in the docs', () => {
     expect(isChartValue('auth.existingSecret')).toBe(true);
     expect(isChartValue('auth.existingSecrets')).toBe(false);
     expect(isChartValue('image.repository.name')).toBe(false);
-    const page: Page = { path: 'x.md', text: '', prose: 'With the chart: `grafanaDashboard.enabled` and `grafanaDashbord.enabled`.', blocks: [{ lang: 'sh', line: 1, marker: undefined, text: 'helm install x --set ingress.enabld=true' }] };
+    const page: Page = {
+      path: 'x.md',
+      text: '',
+      prose: 'With the chart: `grafanaDashboard.enabled` and `grafanaDashbord.enabled`, `--set image.tagg=1`.',
+      blocks: [{ lang: 'sh', line: 1, marker: undefined, text: 'helm install x \\\n  --set ingress.enabld=true && npx okta-token-hook preview --set user.id=1' }],
+    };
     expect(documentedChartValues([page]).filter((v) => !isChartValue(v.value))).toEqual([
       { page: 'x.md', value: 'ingress.enabld' },
+      { page: 'x.md', value: 'image.tagg' },
     ]);
   });
 });
