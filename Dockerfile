@@ -31,6 +31,22 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
+# Development image for `skaffold dev -p <kind|minikube>,dev` only (never the default target): all
+# dependencies and the sources, compiled in the pod by tsc --watch, the service restarted by node
+# --watch; skaffold syncs src/ changes into /app/src. Owned by the non-root user so it can compile.
+FROM ${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST} AS dev
+WORKDIR /app
+ENV NODE_ENV=development
+COPY --chown=65532:65532 package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-audit --no-fund && chown -R 65532:65532 /app
+COPY --chown=65532:65532 tsconfig.json tsconfig.build.json ./
+COPY --chown=65532:65532 src ./src
+RUN npm run build && chown -R 65532:65532 /app/dist
+USER 65532:65532
+EXPOSE 8080 9464
+CMD ["sh", "-c", "node_modules/.bin/tsc -p tsconfig.build.json --watch --preserveWatchOutput & exec node --watch --require ./dist/instrumentation.js dist/main.js"]
+
 FROM ${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST} AS runtime
 ARG RUNTIME_IMAGE
 ARG RUNTIME_IMAGE_DIGEST

@@ -83,7 +83,7 @@ describe('Dockerfile', () => {
   });
 
   it('is multi-stage: compile with dev dependencies, install production dependencies apart, run on a minimal image', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'deps', 'runtime']);
+    expect(stages.map((s) => s.name)).toEqual(['build', 'deps', 'dev', 'runtime']);
     const run = (stage: Stage): string => stage.instructions.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent()).join('\n');
     expect(run(stages[0]!)).toMatch(/npm ci\b/);
     expect(run(stages[0]!)).toContain('npm run build');
@@ -97,7 +97,12 @@ describe('Dockerfile', () => {
 
   it('pins every base image by digest: FROM ${IMAGE}@${DIGEST}, each digest a sha256 (scripts/base-images.sh pin)', () => {
     const froms = instructions.filter((i) => i.getKeyword() === 'FROM').map((i) => (i.getArgumentsContent() ?? '').split(/\s+/)[0]!);
-    expect(froms).toEqual(['${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}', '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}', '${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST}']);
+    expect(froms).toEqual([
+      '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST}',
+    ]);
     for (const stage of stages) {
       expect(stage.image).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[a-f0-9]{64}$/);
       expect(stage.image).not.toMatch(/:latest\b/);
@@ -125,6 +130,15 @@ describe('Dockerfile', () => {
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
+  });
+
+  it('has a dev stage for skaffold\'s sync loop (tsc --watch + node --watch, non-root) that is never the default target', () => {
+    const dev = stages.find((s) => s.name === 'dev')!;
+    expect(finalStage.name).toBe('runtime');
+    const cmd = execForm(dev.instructions.find((i) => i.getKeyword() === 'CMD')!).join(' ');
+    expect(cmd).toContain('tsc -p tsconfig.build.json --watch');
+    expect(cmd).toContain('exec node --watch --require ./dist/instrumentation.js dist/main.js');
+    expect(dev.instructions.filter((i) => i.getKeyword() === 'USER').map((u) => u.getArgumentsContent())).toEqual(['65532:65532']);
   });
 
   it('runs as a non-root user with the app files owned by root (read-only to the process)', () => {
@@ -158,7 +172,7 @@ describe('Dockerfile', () => {
       .flatMap((s) => s.instructions)
       .filter((i) => i.getKeyword() === 'COPY' && !flagsOf(i).has('from'))
       .flatMap((i) => i.getArgumentsContent()!.split(/\s+/).slice(0, -1));
-    expect(sources.sort()).toEqual(['package-lock.json', 'package-lock.json', 'package.json', 'package.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
+    expect([...new Set(sources)].sort()).toEqual(['package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
     for (const file of sources) {
       expect(existsSync(path.join(repoRoot, file))).toBe(true);
       expect(dockerIgnored(file)).toBe(false);
