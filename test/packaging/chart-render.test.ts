@@ -55,6 +55,16 @@ describe('chart rendering: every scenario produces valid Kubernetes objects', ()
     expect(errors).toEqual([]);
   });
 
+  it('the HTTPRoute and Certificate schema checks have teeth: a misspelled or misplaced field is rejected', () => {
+    const route = structuredClone(findOne(get('gateway'), 'HTTPRoute')) as Obj;
+    route.spec.rules[0].matches[0].path.type = 'Prefix';
+    route.spec.hostname = route.spec.hostnames;
+    expect(customSchemaErrors(route).length).toBeGreaterThanOrEqual(2);
+    const cert = structuredClone(findOne(get('gateway'), 'Certificate')) as Obj;
+    delete cert.spec.issuerRef;
+    expect(customSchemaErrors(cert)).not.toEqual([]);
+  });
+
   it('no object in any scenario carries an unknown or misplaced field', () => {
     const objects = SCENARIOS.flatMap((name) =>
       get(name)

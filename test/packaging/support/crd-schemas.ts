@@ -17,34 +17,37 @@ const metadata = {
   properties: { name: { type: 'string', pattern: dnsLabel }, namespace: { type: 'string', pattern: dnsLabel }, labels: stringMap, annotations: stringMap },
 };
 
-const httpRoute = {
+/** A namespaced object of one apiVersion/kind with the given spec schema. */
+const resource = (apiVersion: string, kind: string, spec: object): object => ({
   type: 'object',
   required: ['apiVersion', 'kind', 'metadata', 'spec'],
   additionalProperties: false,
+  properties: { apiVersion: { const: apiVersion }, kind: { const: kind }, metadata, spec },
+});
+
+/** A Gateway API reference to another object (ParentReference, BackendRef) plus its own fields. */
+const reference = (extra: object): object => ({
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
   properties: {
-    apiVersion: { const: 'gateway.networking.k8s.io/v1' },
-    kind: { const: 'HTTPRoute' },
-    metadata,
-    spec: {
+    group: { type: 'string' },
+    kind: { type: 'string' },
+    namespace: { type: 'string', pattern: dnsLabel },
+    name: { type: 'string', minLength: 1, maxLength: 253 },
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    ...extra,
+  },
+});
+
+const httpRoute = resource('gateway.networking.k8s.io/v1', 'HTTPRoute', {
       type: 'object',
       additionalProperties: false,
       properties: {
         parentRefs: {
           type: 'array',
           maxItems: 32,
-          items: {
-            type: 'object',
-            required: ['name'],
-            additionalProperties: false,
-            properties: {
-              group: { type: 'string' },
-              kind: { type: 'string' },
-              namespace: { type: 'string', pattern: dnsLabel },
-              name: { type: 'string', minLength: 1, maxLength: 253 },
-              sectionName: { type: 'string', pattern: dnsLabel },
-              port: { type: 'integer', minimum: 1, maximum: 65535 },
-            },
-          },
+          items: reference({ sectionName: { type: 'string', pattern: dnsLabel } }),
         },
         hostnames: { type: 'array', maxItems: 16, items: { type: 'string', pattern: hostname, maxLength: 253 } },
         rules: {
@@ -73,37 +76,15 @@ const httpRoute = {
               backendRefs: {
                 type: 'array',
                 maxItems: 16,
-                items: {
-                  type: 'object',
-                  required: ['name'],
-                  additionalProperties: false,
-                  properties: {
-                    group: { type: 'string' },
-                    kind: { type: 'string' },
-                    name: { type: 'string', minLength: 1 },
-                    namespace: { type: 'string', pattern: dnsLabel },
-                    port: { type: 'integer', minimum: 1, maximum: 65535 },
-                    weight: { type: 'integer', minimum: 0, maximum: 1000000 },
-                  },
-                },
+                items: reference({ weight: { type: 'integer', minimum: 0, maximum: 1000000 } }),
               },
             },
           },
         },
       },
-    },
-  },
-};
+});
 
-const certificate = {
-  type: 'object',
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  additionalProperties: false,
-  properties: {
-    apiVersion: { const: 'cert-manager.io/v1' },
-    kind: { const: 'Certificate' },
-    metadata,
-    spec: {
+const certificate = resource('cert-manager.io/v1', 'Certificate', {
       type: 'object',
       required: ['secretName', 'issuerRef'],
       additionalProperties: false,
@@ -120,9 +101,7 @@ const certificate = {
         duration: { type: 'string' },
         renewBefore: { type: 'string' },
       },
-    },
-  },
-};
+});
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validators: Record<string, ValidateFunction> = {
