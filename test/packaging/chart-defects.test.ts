@@ -115,8 +115,12 @@ describe('alerts follow the release: job and namespace matchers, metrics gate, r
 });
 
 describe('helm test pods are not part of the workload', () => {
-  const chart = render({ imagePullSecrets: [{ name: 'regcred' }], nodeSelector: { pool: 'identity' }, tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] });
-  const deployment = findOne(chart, 'Deployment') as Obj;
+  let chart: RenderedChart;
+  let deployment: Obj;
+  beforeAll(() => {
+    chart = render({ imagePullSecrets: [{ name: 'regcred' }], nodeSelector: { pool: 'identity' }, tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] });
+    deployment = findOne(chart, 'Deployment') as Obj;
+  });
 
   it('carry their own labels: the PDB, Service and Deployment selectors do not match them', () => {
     const selectors = [deployment.spec.selector.matchLabels, (findOne(chart, 'PodDisruptionBudget') as Obj).spec.selector.matchLabels, (findOne(chart, 'Service') as Obj).spec.selector];
@@ -142,8 +146,12 @@ describe('helm test pods are not part of the workload', () => {
 });
 
 describe('NetworkPolicy: restricting egress never cuts DNS', () => {
-  const chart = renderChart([scenario('network-policy-egress')]);
-  const policy = findOne(chart, 'NetworkPolicy') as Obj;
+  let chart: RenderedChart;
+  let policy: Obj;
+  beforeAll(() => {
+    chart = renderChart([scenario('network-policy-egress')]);
+    policy = findOne(chart, 'NetworkPolicy') as Obj;
+  });
 
   it('always allows DNS on UDP and TCP 53 once egress is restricted, then allowExternal and extraEgress', () => {
     expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
