@@ -251,7 +251,7 @@ describe('chart scenarios', () => {
   it('ingress-tls: routes only POST /hooks/token to the hook port, with TLS, class and annotations', () => {
     const chart = get('ingress-tls');
     const ingress = findOne(chart, 'Ingress') as Obj;
-    expect(ingress.spec.ingressClassName).toBe('nginx');
+    expect(ingress.spec.ingressClassName).toBe('traefik');
     expect(ingress.metadata.annotations['cert-manager.io/cluster-issuer']).toBe('letsencrypt');
     expect(ingress.spec.tls).toEqual([{ secretName: 'okta-token-hook-tls', hosts: ['okta-hook.example.com'] }]);
     const paths = (ingress.spec.rules as Obj[]).flatMap((r) => (r.http.paths as Obj[]).map((p) => ({ host: r.host, ...p })));

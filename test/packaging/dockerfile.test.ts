@@ -117,6 +117,23 @@ describe('Dockerfile', () => {
     expect(finalStage.image).toMatch(/^gcr\.io\/distroless\/nodejs24-debian13:nonroot@sha256:/);
   });
 
+  it('the image, CI and the docs name the same Node.js version (and the same engines floor)', () => {
+    const nodeVersion = readFileSync(path.join(repoRoot, '.node-version'), 'utf8').trim();
+    const major = nodeVersion.split('.')[0]!;
+    const ci = readFileSync(path.join(repoRoot, '.ci/run'), 'utf8');
+    expect(ci).toContain('node_version="$(cat .node-version)"');
+    expect(ci).toMatch(/scripts\/node-from-npm\.sh "\$node_version"/);
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string }; scripts: Record<string, string> };
+    const floor = /^>=(\d+\.\d+\.\d+)$/.exec(pkg.engines.node)![1]!;
+    expect(pkg.scripts['test:floor']).toBeDefined();
+    const deployment = readFileSync(path.join(repoRoot, 'docs/deployment.md'), 'utf8');
+    expect(deployment).toContain(`\`.node-version\` (${nodeVersion})`);
+    expect(deployment).toContain(`nodejs${major}-debian13`);
+    expect(deployment).toContain(`Node.js ${floor.split('.').slice(0, 2).join('.')} or later`);
+    expect(readFileSync(path.join(repoRoot, 'charts/okta-token-hook/README.md'), 'utf8')).toContain(`Node.js ${major} LTS (distroless \`nodejs${major}-debian13\``);
+    expect(readFileSync(path.join(repoRoot, 'docs/getting-started.md'), 'utf8')).toContain(`Node.js ${floor.split('.').slice(0, 2).join('.')}+`);
+  });
+
   it('scripts/base-images.sh check accepts the pins, and rejects a digest-less base image', () => {
     const run = (dir: string): number => spawnSync('bash', [path.join(dir, 'scripts/base-images.sh'), 'check'], { encoding: 'utf8' }).status ?? -1;
     expect(run(repoRoot)).toBe(0);
