@@ -14,7 +14,7 @@ import { cliOutput } from './support/reference';
 
 const readme = readPage('README.md');
 const curlBlock = readme.blocks.find((b) => b.lang === 'bash' && b.text.startsWith('curl '));
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string } };
 const BUILD = 'npm run build --silent && ';
 
 interface Started {
@@ -60,6 +60,12 @@ describe('README quick start', () => {
 
   it('README.md stays short: at most 10 KB', () => {
     expect(Buffer.byteLength(readme.text)).toBeLessThanOrEqual(10 * 1024);
+  });
+
+  it('states the Node.js floor of package.json engines', () => {
+    const floor = /^>=(\d+\.\d+)\.\d+$/.exec(pkg.engines.node)?.[1];
+    expect(floor).toBeDefined();
+    expect(readme.text).toContain(`Requirements: Node.js ${floor}+`);
   });
 
   it('gives the two set-up commands for a fresh clone', () => {
