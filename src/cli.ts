@@ -9,6 +9,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { targetLabel } from './hook/decision';
 import { parseTokenHookEvent } from './hook/parse';
 import type { JsonValue, TokenHookEvent } from './hook/types';
 import { LookupSet } from './lookups/set';
@@ -116,8 +117,8 @@ function tokensOf(tokens: readonly ('identity' | 'access')[]): string {
 function summarizeRule(rule: CompiledRule): string {
   const parts: string[] = [];
   if (rule.deny !== undefined) parts.push(`deny "${rule.deny}"`);
-  if (rule.claims.length > 0) parts.push(`set ${rule.claims.map((c) => `${c.name} [${tokensOf(c.tokens)}]`).join(', ')}`);
-  if (rule.remove.length > 0) parts.push(`remove ${rule.remove.map((c) => `${c.name} [${tokensOf(c.tokens)}]`).join(', ')}`);
+  if (rule.claims.length > 0) parts.push(`set ${rule.claims.map((c) => `${targetLabel(c.name, c.at)} [${tokensOf(c.tokens)}]`).join(', ')}`);
+  if (rule.remove.length > 0) parts.push(`remove ${rule.remove.map((c) => `${targetLabel(c.name, c.at)} [${tokensOf(c.tokens)}]`).join(', ')}`);
   if (rule.lifetimes.length > 0) parts.push(`lifetime ${rule.lifetimes.map((l) => `${TOKEN_LABEL[l.token]}=${l.seconds}s`).join(', ')}`);
   const when = rule.when ? `when ${rule.when.source}` : 'always';
   const lookups = rule.lookups.size > 0 ? `; reads lookup ${[...rule.lookups].join(', ')}` : '';

@@ -130,7 +130,7 @@ describe('load-time errors name the file, the rule and the field', () => {
       'rule "dup" (#3): name: duplicate rule name (also rule #2) (line 10)',
       'rule #4: name: is required (line 14)',
       'rule "unknown-keys" (#5): whenn: unknown key; did you mean "when"? (allowed: name, description, when, claims, remove, lifetime, onError, deny) (line 18)',
-      'rule "unknown-keys" (#5): claims[0].token: unknown key; did you mean "tokens"? (allowed: name, value, expr, fallback, tokens) (line 22)',
+      'rule "unknown-keys" (#5): claims[0].token: unknown key; did you mean "tokens"? (allowed: name, member, index, append, value, expr, fallback, tokens) (line 22)',
       'rule "does-nothing" (#6): does nothing: set at least one of claims, remove, lifetime or deny (line 23)',
     ]);
   });
