@@ -16,7 +16,7 @@ import { LookupSet } from './lookups/set';
 import { LookupSetupError, type LookupDefinition, type LookupOutcome, type LookupType } from './lookups/types';
 import { RulesEngine, type LookupResolver } from './rules/engine';
 import { explain, formatExplainText, lookupTarget } from './rules/explain';
-import { parseRules, readRulesText } from './rules/load';
+import { parseRules, readRulesText, type Diagnostic } from './rules/load';
 import { formatPreviewText, preview, previewJson } from './rules/preview';
 import { expandFileArguments } from './rules/testing/files';
 import { formatJunit, formatTestText, tally } from './rules/testing/report';
@@ -92,8 +92,16 @@ function commandHelp(name: string): string {
 
 class UsageError extends Error {}
 
+/** A diagnostic as `check` prints it: the line the service logs, then the code frame. */
+function formatDiagnostic(diagnostic: Diagnostic): string {
+  const head = diagnostic.severity === 'warning' ? `warning: ${diagnostic.text}` : diagnostic.text;
+  return diagnostic.frame ? `${head}\n${diagnostic.frame.replace(/^/gm, '    ')}\n` : `${head}\n`;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** Reads and validates the rules; I/O problems are usage errors (2), invalid rules exit 1. */
-async function loadRules(file: string, io: CliIO): Promise<RuleSet | number> {
+async function loadRules(file: string, io: CliIO): Promise<{ ruleSet: RuleSet; warnings: Diagnostic[] } | number> {
   let text: string;
   try {
     text = await readRulesText(file);
@@ -103,11 +111,11 @@ async function loadRules(file: string, io: CliIO): Promise<RuleSet | number> {
   }
   const parsed = parseRules(text, file);
   if (!parsed.ok) {
-    io.err(`${parsed.errors.join('\n')}\n`);
-    io.err(`${file}: ${parsed.errors.length} error${parsed.errors.length === 1 ? '' : 's'}; the service would refuse to start with this file\n`);
+    for (const diagnostic of [...parsed.diagnostics, ...parsed.warnings]) io.err(formatDiagnostic(diagnostic));
+    io.err(`${file}: ${plural(parsed.errors.length, 'error')}; the service would refuse to start with this file\n`);
     return EXIT_INVALID_RULES;
   }
-  return parsed.ruleSet;
+  return { ruleSet: parsed.ruleSet, warnings: parsed.warnings };
 }
 
 function tokensOf(tokens: readonly ('identity' | 'access')[]): string {
@@ -166,11 +174,12 @@ async function check(args: string[], io: CliIO): Promise<number> {
   if (positionals.length === 0) throw new UsageError('check needs at least one RULES_FILE');
   let code = EXIT_OK;
   for (const file of positionals) {
-    const ruleSet = await loadRules(file, io);
-    if (typeof ruleSet === 'number') {
-      code = Math.max(code, ruleSet);
+    const loaded = await loadRules(file, io);
+    if (typeof loaded === 'number') {
+      code = Math.max(code, loaded);
       continue;
     }
+    const { ruleSet, warnings } = loaded;
     const count = ruleSet.rules.length;
     const lookups = ruleSet.lookups.length;
     const lookupCount = lookups > 0 ? `, ${lookups} lookup${lookups === 1 ? '' : 's'}` : '';
@@ -178,6 +187,11 @@ async function check(args: string[], io: CliIO): Promise<number> {
     for (const definition of ruleSet.lookups) io.out(`${summarizeLookup(definition)}\n`);
     for (const rule of ruleSet.rules) io.out(`${summarizeRule(rule)}\n`);
     // Lookup files (secrets, CA, keys) are read by the service and by explain, not here: CI has no secrets.
+    for (const warning of warnings) io.err(formatDiagnostic(warning));
+    if (warnings.length > 0) {
+      io.err(`${file}: ${plural(warnings.length, 'warning')}${values.strict ? ' (--strict: failing)' : ' (the service starts anyway; --strict fails on warnings)'}\n`);
+      if (values.strict) code = Math.max(code, EXIT_INVALID_RULES);
+    }
   }
   return code;
 }
@@ -285,8 +299,9 @@ async function evaluateCommand(command: 'explain' | 'preview', args: string[], i
   if (!values.rules) throw new UsageError(`${command} needs --rules RULES_FILE`);
   if (!values.request && !values.template) throw new UsageError(`${command} needs --request PAYLOAD.json${command === 'preview' ? ' or --template NAME' : ''}`);
 
-  const ruleSet = await loadRules(values.rules, io);
-  if (typeof ruleSet === 'number') return ruleSet;
+  const loaded = await loadRules(values.rules, io);
+  if (typeof loaded === 'number') return loaded;
+  const { ruleSet } = loaded;
   const event = await loadRequest(values, io);
   if (typeof event === 'number') return event;
   const stubbed = await parseLookupStubs(values.lookup ?? [], ruleSet);

@@ -39,8 +39,10 @@ describe('okta-token-hook check', () => {
     expect(out).toBe('');
     const startup = await RulesManager.create({ file, watch: false }).catch((e: unknown) => e);
     expect(startup).toBeInstanceOf(RulesFileError);
+    // Each message the service logs, in order, each followed by its code frame (indented).
     const lines = err.trimEnd().split('\n');
-    expect(lines.slice(0, -1)).toEqual((startup as RulesFileError).errors);
+    expect(lines.filter((line) => !line.startsWith('    ')).slice(0, -1)).toEqual((startup as RulesFileError).errors);
+    expect(err).toContain("    > 18 |     whenn: 'true'\n");
     expect(lines.at(-1)).toBe(`${file}: 6 errors; the service would refuse to start with this file`);
   });
 
