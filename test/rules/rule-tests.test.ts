@@ -117,9 +117,9 @@ tests:
     const { code, out } = await cli('test', file);
     expect(code).toBe(1);
     expect(out).toContain('      access token, claim "region":\n        expected: "eu"\n        actual:   (absent)\n');
-    expect(out).toContain('      rule "region" failed: claims[0].expr: lookup "crm" failed (circuit_open: circuit breaker open (stub)); onError: skip\n');
+    expect(out).toContain('      rule "region" failed: claims[0].expr: lookup "crm" failed (circuit_open: stub: circuit breaker open); onError: skip\n');
     expect(out).toContain('      rule "tier": tier took its fallback (lookup crm failed)\n');
-    expect(out).toContain('      lookup crm: circuit_open (circuit breaker open (stub))\n');
+    expect(out).toContain('      lookup crm: circuit_open (stub: circuit breaker open)\n');
     expect(out).toMatch(/\n2 passed, 1 failed\n$/);
   });
 
