@@ -45,11 +45,13 @@ const COMMANDS: Record<string, { synopsis: string; help: string }> = {
   --strict   warnings fail the check too (exit 1)`,
   },
   explain: {
-    synopsis: 'okta-token-hook explain --rules RULES_FILE --request PAYLOAD.json [--json] [--no-debug-context] [--deadline-ms N] [--offline]',
+    synopsis:
+      'okta-token-hook explain --rules RULES_FILE (--request PAYLOAD.json | --template NAME) [--set PATH=JSON]... [--lookup NAME=VALUE]... [--json] [--no-debug-context] [--deadline-ms N] [--offline]',
     help: `Evaluate the rules against an Okta token hook payload and show, per rule, whether it matched,
 what it changed in which token, every skipped change and why, and the exact response.
 Lookups the matching rules need are called for real, within --deadline-ms (default 1500, as
-HOOK_DEADLINE_MS); --offline calls none and treats them as failed (shows fallbacks/onError).`,
+HOOK_DEADLINE_MS); --offline calls none and treats them as failed (shows fallbacks/onError).
+--template, --set and --lookup work as for preview (see okta-token-hook preview --help).`,
   },
   preview: {
     synopsis:
@@ -75,12 +77,16 @@ vs actual per token, rules no case matched, and "N passed, N failed". No network
   },
 };
 
-const USAGE = `Usage:
-${Object.entries(COMMANDS)
-  .map(([, c]) => `  ${c.synopsis}`)
-  .join('\n')}
+const USAGE = `Usage: okta-token-hook COMMAND [options]
+
+Commands:
+  check    RULES_FILE...                            validate rules files as the service does at startup
+  explain  --rules RULES_FILE --request PAYLOAD.json  per rule: matched or not, changes, skipped changes, response
+  preview  --rules RULES_FILE --request PAYLOAD.json  the ID and access tokens Okta would issue, before and after
+  test     TEST_FILE|GLOB...                        run rule tests: expected tokens per request, lookup stubs
+
+  okta-token-hook COMMAND --help    options of a command
   okta-token-hook --version
-  okta-token-hook COMMAND --help
 
 Exit codes: 0 ok, 1 invalid rules file or failed tests, 2 usage or I/O error.
 `;

@@ -63,7 +63,8 @@ describe('okta-token-hook check', () => {
   it('prints usage and exits 0 for --help', async () => {
     const { code, out } = await cli('--help');
     expect(code).toBe(0);
-    expect(out).toContain('okta-token-hook explain --rules RULES_FILE --request PAYLOAD.json');
+    expect(out).toContain('explain  --rules RULES_FILE --request PAYLOAD.json');
+    expect(out).toContain('okta-token-hook COMMAND --help');
   });
 });
 
