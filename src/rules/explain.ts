@@ -273,13 +273,19 @@ function describeLookup(lookup: ExplainedLookup): string {
   return `${head}: ${status}${facts.length > 0 ? `, ${facts.join(', ')}` : ''}${stale}${value}`;
 }
 
+/** The `Rules:` and `Request:` lines that start the explain and preview reports. */
+export function reportHeader(report: Pick<ExplainReport, 'rules' | 'request'>): string[] {
+  const r = report.request;
+  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
+  return [
+    `Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`,
+    `Request:  ${facts.filter(Boolean).join(', ')}`,
+  ];
+}
+
 /** The human-readable report printed by `okta-token-hook explain`. */
 export function formatExplainText(report: ExplainReport): string {
-  const lines: string[] = [];
-  const r = report.request;
-  lines.push(`Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`);
-  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
-  lines.push(`Request:  ${facts.filter(Boolean).join(', ')}`);
+  const lines: string[] = reportHeader(report);
   const applied = report.explained.reduce((n, rule) => n + rule.changes.filter((c) => c.status === 'applied').length, 0);
   lines.push(
     report.outcome === 'denied'

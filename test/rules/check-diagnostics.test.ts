@@ -1,17 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli';
 import { parseRules } from '../../src/rules/load';
 import { VERSION } from '../../src/version';
-import { EXAMPLE_RULES } from './helpers';
+import { cli, EXAMPLE_RULES } from './helpers';
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 const rule = (when: string, extra = "    claims: [{ name: a, value: 1 }]\n"): string => `rules:\n  - name: r\n    when: '${when}'\n${extra}`;
 

@@ -2,23 +2,16 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli';
 import { buildResponse } from '../../src/hook/builder';
 import { RulesManager } from '../../src/rules/manager';
 import { RulesFileError } from '../../src/rules/types';
 import type { ExplainReport } from '../../src/rules/explain';
-import { EXAMPLE_RULES, engineForFile, rulesFixturePath } from './helpers';
+import { cli, engineForFile, EXAMPLE_RULES, rulesFixturePath } from './helpers';
 import { oktaFixture } from '../helpers/fixtures';
 
 const OKTA = join(__dirname, '..', 'fixtures', 'okta');
 const payload = (name: string): string => join(OKTA, `${name}.json`);
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 describe('okta-token-hook check', () => {
   it('exits 0 with a summary for a valid file', async () => {

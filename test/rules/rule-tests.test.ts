@@ -2,18 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli';
 import { TEMPLATE_NAMES, TEMPLATE_SOURCES, template } from '../../src/rules/testing/templates';
 import { applyOverride, parseOverridePath } from '../../src/rules/testing/request';
 import { parseTestFile } from '../../src/rules/testing/spec';
 import { oktaFixture } from '../helpers/fixtures';
+import { cli } from './helpers';
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 const RULES = `lookups:
   crm:
