@@ -28,9 +28,17 @@ export async function cliOutput(argv: string[]): Promise<{ code: number; out: st
   return { code, out, err };
 }
 
-/** The CLI's commands, as its help lists them (`okta-token-hook <command> ...` lines). */
+/**
+ * The CLI's commands, as its help lists them: a `Commands:` section (`  check   RULES_FILE...  what`)
+ * or `okta-token-hook <command> ...` usage lines.
+ */
 export function cliCommands(help: string): string[] {
-  return [...new Set([...help.matchAll(/^\s*okta-token-hook ([a-z][a-z-]*)/gm)].map((m) => m[1] as string))];
+  const commands = [...help.matchAll(/^\s*okta-token-hook ([a-z][a-z-]*)/gm)].map((m) => m[1] as string);
+  const section = /^Commands:\n((?:[ \t]+\S.*\n?)+)/m.exec(help);
+  if (section) for (const m of (section[1] as string).matchAll(/^[ \t]+([a-z][a-z-]*)\s/gm)) commands.push(m[1] as string);
+  const unique = [...new Set(commands)];
+  if (unique.length === 0) throw new Error(`no command found in the CLI's help:\n${help}`);
+  return unique;
 }
 
 /** The help texts of the CLI: the general one, then each command's own when it has one. */
