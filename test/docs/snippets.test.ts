@@ -1,6 +1,6 @@
 /**
- * Every rules snippet in README.md and docs/ passes `okta-token-hook check` (the real command, run
- * in-process on a temporary file). A ```yaml block is a rules snippet when it has a top-level
+ * Every rules snippet in README.md and docs/ passes `okta-token-hook check --strict` (the real command,
+ * run in-process on a temporary file: no errors and no warnings). A ```yaml block is a rules snippet when it has a top-level
  * `rules:` list or `lookups:` map, or is a list of rules (checked as `rules:` of a file). Markers in an
  * HTML comment right above a block:
  *   <!-- rules-file -->                    check it whatever it looks like (e.g. a JSON rules file)
@@ -18,6 +18,8 @@ interface Snippet {
   where: string;
   text: string;
   expectError: string | undefined;
+  /** For a rules-invalid snippet followed by a ```text block: the output the page shows. */
+  shownOutput?: string;
 }
 
 const RULE_KEYS = ['claims', 'remove', 'lifetime', 'deny'];
@@ -35,7 +37,11 @@ function rulesSnippets(pages: Page[]): { snippets: Snippet[]; problems: string[]
     const marker = block.marker ?? '';
     if (marker === 'rules-file') return void snippets.push({ where, text: block.text, expectError: undefined });
     const invalid = /^rules-invalid:\s*(.+)$/.exec(marker);
-    if (invalid) return void snippets.push({ where, text: block.text, expectError: invalid[1] as string });
+    if (invalid) {
+      const next = page.blocks[page.blocks.indexOf(block) + 1];
+      const shownOutput = next && next.lang === 'text' && next.line - block.line - block.text.split('\n').length <= 3 ? next.text : undefined;
+      return void snippets.push({ where, text: block.text, expectError: invalid[1] as string, shownOutput });
+    }
     if (!['yaml', 'yml'].includes(block.lang) || marker === 'yaml-fragment') return;
     let doc: unknown;
     try {
@@ -59,10 +65,15 @@ function rulesSnippets(pages: Page[]): { snippets: Snippet[]; problems: string[]
 async function checkSnippet(snippet: Snippet, dir: string, index: number): Promise<string | undefined> {
   const file = join(dir, `snippet-${index}.yaml`);
   writeFileSync(file, snippet.text);
-  const { code, out, err } = await cliOutput(['check', file]);
+  const { code, out, err } = await cliOutput(['check', '--strict', file]);
   if (snippet.expectError === undefined) return code === 0 ? undefined : `${snippet.where}: check exited ${code}:\n${err}${out}`;
   if (code !== 1) return `${snippet.where}: marked rules-invalid but check exited ${code}:\n${err}${out}`;
-  return err.includes(snippet.expectError) ? undefined : `${snippet.where}: check rejected it, but not with "${snippet.expectError}":\n${err}`;
+  if (!err.includes(snippet.expectError)) return `${snippet.where}: check rejected it, but not with "${snippet.expectError}":\n${err}`;
+  if (snippet.shownOutput === undefined) return undefined;
+  // The page names the file as the reader would (my-rules.yaml); the output is otherwise verbatim.
+  const shownName = /^(\S+?):/.exec(snippet.shownOutput)?.[1] ?? '';
+  const actual = err.split(file).join(shownName).trimEnd();
+  return actual === snippet.shownOutput.trimEnd() ? undefined : `${snippet.where}: the output shown after the snippet is not what check prints:\n${actual}`;
 }
 
 describe('rules snippets in the docs', () => {
@@ -82,7 +93,7 @@ describe('rules snippets in the docs', () => {
     expect([...places]).toEqual(expect.arrayContaining(['README.md', 'docs/rules/reference.md', 'docs/lookups.md']));
   });
 
-  it('each passes `okta-token-hook check` (or is rejected as its marker says)', async () => {
+  it('each passes `okta-token-hook check --strict` (or is rejected as its marker says)', async () => {
     const failures: string[] = [];
     for (const [index, snippet] of snippets.entries()) {
       const failure = await checkSnippet(snippet, dir, index);
