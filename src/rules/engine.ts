@@ -18,7 +18,7 @@
 import type { ClaimChange, Decision, LifetimeChange } from '../hook/decision';
 import type { ClaimsEngine, EvaluateOptions, Evaluation, RuleOutcome } from '../hook/engine';
 import type { JsonValue, TokenHookEvent } from '../hook/types';
-import type { LookupContext, LookupOutcome } from '../lookups/types';
+import type { LookupContext, LookupDefinition, LookupOutcome } from '../lookups/types';
 import { describeRuntimeError, fromCel, NotJsonError, toCel, type CompiledExpression } from './cel';
 import { RequestContext } from './context';
 import type { CompiledRule, RuleSet } from './types';
@@ -145,6 +145,11 @@ function lookupDebug(outcomes: Outcomes): Record<string, JsonValue> {
   return debug;
 }
 
+/** Lookup name -> identity of its definition: two engines share a lookup's outcome only when these are equal. */
+export function lookupFingerprints(definitions: readonly LookupDefinition[]): Map<string, string> {
+  return new Map(definitions.map((definition) => [definition.name, `${definition.type}:${definition.fingerprint}`]));
+}
+
 const NOT_CONFIGURED: LookupResolver = {
   async resolve(names) {
     const outcomes = new Map<string, LookupOutcome>();
@@ -159,16 +164,23 @@ export class RulesEngine implements ClaimsEngine {
   readonly #lookups: LookupResolver;
   /** Rules that read at least one lookup. */
   readonly #lookupRules: readonly CompiledRule[];
+  readonly lookupFingerprints: ReadonlyMap<string, string>;
 
   constructor(ruleSet: RuleSet, options: RulesEngineOptions = {}) {
     this.ruleSet = ruleSet;
     this.version = ruleSet.version;
+    this.lookupFingerprints = lookupFingerprints(ruleSet.lookups);
     this.#lookups = options.lookups ?? NOT_CONFIGURED;
     this.#lookupRules = ruleSet.rules.filter((rule) => rule.lookups.size > 0);
   }
 
   get ruleCount(): number {
     return this.ruleSet.rules.length;
+  }
+
+  /** What resolves this engine's lookups (shadow rules share the live rules' lookups through it). */
+  get lookupResolver(): LookupResolver {
+    return this.#lookups;
   }
 
   /** Synchronous unless a lookup must be resolved for this call (see `ClaimsEngine.evaluate`). */
@@ -188,9 +200,22 @@ export class RulesEngine implements ClaimsEngine {
       for (const name of rule.lookups) needed.add(name);
     }
     if (needed.size === 0) return this.#run(ctx, options, pre, NO_OUTCOMES);
-    return this.#lookups.resolve(needed, ctx as unknown as LookupContext, { signal: options.signal }).then((outcomes) => {
+    const known = new Map<string, LookupOutcome>();
+    if (options.resolved) {
+      for (const name of needed) {
+        const outcome = options.resolved.get(name);
+        if (outcome) known.set(name, outcome);
+      }
+      for (const name of known.keys()) needed.delete(name);
+    }
+    const settle = (outcomes: Outcomes): RulesEvaluation => {
       for (const [name, outcome] of outcomes) if (outcome.ok) values[name] = lookupCelValue(outcome.value);
       return this.#run(ctx, options, pre, outcomes);
+    };
+    if (needed.size === 0) return settle(known);
+    return this.#lookups.resolve(needed, ctx as unknown as LookupContext, { signal: options.signal }).then((outcomes) => {
+      for (const [name, outcome] of known) outcomes.set(name, outcome);
+      return settle(outcomes);
     });
   }
 

@@ -14,7 +14,8 @@ import { basename, dirname } from 'node:path';
 import { NO_RULES_ENGINE, type ClaimsEngine } from '../hook/engine';
 import { LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
-import { RulesEngine } from './engine';
+import type { LookupContext, LookupOutcome } from '../lookups/types';
+import { lookupFingerprints, RulesEngine, type LookupResolver } from './engine';
 import { parseRules, readRulesText, rulesVersion, type ParseRulesOptions } from './load';
 import { RulesFileError, type RuleSet } from './types';
 
@@ -54,6 +55,36 @@ export interface RulesManagerOptions {
   parseOptions?: ParseRulesOptions;
   /** Where the lookups report calls, cache results and breaker states (wire `lookupMetricsEvents(metrics)`). */
   lookupEvents?: LookupEvents;
+  /**
+   * Shadow rules: the live rules' engine. A lookup defined identically in both files is resolved
+   * through the live rules' lookup (one cache, breaker and connection pool); others use this
+   * manager's own.
+   */
+  shareLookupsWith?: () => ClaimsEngine;
+}
+
+/** Resolves through the live engine's lookup when its definition is identical, else through `own`. */
+class SharedLookups implements LookupResolver {
+  constructor(
+    private readonly own: LookupSet,
+    private readonly fingerprints: ReadonlyMap<string, string>,
+    private readonly live: () => ClaimsEngine,
+  ) {}
+
+  async resolve(names: Iterable<string>, ctx: LookupContext, options: { signal?: AbortSignal }): Promise<Map<string, LookupOutcome>> {
+    const live = this.live();
+    const shared: string[] = [];
+    const own: string[] = [];
+    for (const name of names) {
+      const fingerprint = this.fingerprints.get(name);
+      if (live instanceof RulesEngine && fingerprint !== undefined && live.lookupFingerprints.get(name) === fingerprint) shared.push(name);
+      else own.push(name);
+    }
+    if (shared.length === 0) return this.own.resolve(own, ctx, options);
+    const [a, b] = await Promise.all([(live as RulesEngine).lookupResolver.resolve(shared, ctx, options), own.length > 0 ? this.own.resolve(own, ctx, options) : new Map<string, LookupOutcome>()]);
+    for (const [name, outcome] of b) a.set(name, outcome);
+    return a;
+  }
 }
 
 const silentLogger: RulesLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -90,7 +121,9 @@ export class RulesManager {
    */
   static async #build(ruleSet: RuleSet, options: RulesManagerOptions, previous: LookupSet | undefined): Promise<{ engine: RulesEngine; lookups: LookupSet }> {
     const lookups = await LookupSet.create(ruleSet.lookups, { events: options.lookupEvents, previous });
-    return { engine: new RulesEngine(ruleSet, { lookups }), lookups };
+    const fingerprints = lookupFingerprints(ruleSet.lookups);
+    const resolver = options.shareLookupsWith ? new SharedLookups(lookups, fingerprints, options.shareLookupsWith) : lookups;
+    return { engine: new RulesEngine(ruleSet, { lookups: resolver }), lookups };
   }
 
   /**

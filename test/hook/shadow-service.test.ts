@@ -1,0 +1,274 @@
+/**
+ * Shadow rules through the real service: an HTTP listener on 127.0.0.1, real rules managers
+ * reading files, a real lookup upstream. The answers with shadow rules must be the live-only
+ * answers byte for byte; the shadow counters, log lines and span-free reporting must match the
+ * differences; a shadow rule that fails or whose lookup hangs must not change the answer or hold it.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../../src/app';
+import { loadConfig } from '../../src/config';
+import { composeAuthenticators } from '../../src/http/auth';
+import { HeaderAuthenticator, SecretStore } from '../../src/http/header-auth';
+import { HealthState } from '../../src/http/health';
+import { createLogger } from '../../src/observability/logger';
+import { Metrics } from '../../src/observability/metrics';
+import { RulesManager } from '../../src/rules/manager';
+import { LogCapture, metricValue, TEST_SECRET } from '../helpers/app';
+import { oktaFixture, type OktaFixture } from '../helpers/fixtures';
+import { startUpstream, type Upstream } from '../helpers/upstream';
+
+const lookupsYaml = (origin: string, extra = ''): string => `lookups:
+  roles:
+    type: http
+    url: ${origin}/roles/{user.id}
+    timeoutMs: 1000
+    cache: false
+${extra}`;
+
+const LIVE_RULES = `
+rules:
+  - name: hello
+    claims:
+      - { name: custom-claim, value: hello-from-hook }
+  - name: tier
+    claims:
+      - { name: tier, value: gold, tokens: [access] }
+  - name: roles
+    when: 'user != null'
+    claims:
+      - { name: roles, expr: 'lookup.roles.roles', fallback: [], tokens: [access] }
+  - name: names
+    when: 'user != null'
+    claims:
+      - { name: full_name, expr: 'user.profile.firstName + " " + user.profile.lastName', tokens: [id] }
+`;
+
+/** Same hello and roles; tier changed; full_name gone; department added; a deny for the sync service. */
+const SHADOW_RULES = `
+rules:
+  - name: hello
+    claims:
+      - { name: custom-claim, value: hello-from-hook }
+  - name: tier
+    claims:
+      - { name: tier, value: platinum, tokens: [access] }
+  - name: roles
+    when: 'user != null'
+    claims:
+      - { name: roles, expr: 'lookup.roles.roles', fallback: [], tokens: [access] }
+  - name: department
+    when: 'identity != null'
+    claims:
+      - { name: department, value: cardiology, tokens: [access] }
+  - name: block-sync
+    when: 'client.id == "0oa9s1d3f5G7h9J1k3l5"'
+    deny: Sync service is retired
+`;
+
+const PAYLOADS: OktaFixture[] = ['token-hook-authcode-full', 'token-hook-client-credentials', 'token-hook-minimal', 'token-hook-refresh'];
+
+interface Running {
+  url: string;
+  metrics: Metrics;
+  logs: LogCapture;
+  close(): Promise<void>;
+}
+
+async function startService(dir: string, live: string, shadow: string | undefined, env: Record<string, string> = {}): Promise<Running> {
+  const config = loadConfig({ NODE_ENV: 'test', ...env });
+  const logs = new LogCapture();
+  const logger = createLogger({ level: 'info', destination: logs });
+  const metrics = new Metrics({ version: 'test' });
+  const liveFile = join(dir, `live-${Math.random().toString(36).slice(2)}.yaml`);
+  await writeFile(liveFile, live);
+  const rules = await RulesManager.create({ file: liveFile, watch: false });
+  let shadowRules: RulesManager | undefined;
+  if (shadow !== undefined) {
+    const shadowFile = join(dir, `shadow-${Math.random().toString(36).slice(2)}.yaml`);
+    await writeFile(shadowFile, shadow);
+    metrics.enableShadow();
+    shadowRules = await RulesManager.create({ file: shadowFile, watch: false, shareLookupsWith: rules.provider });
+  }
+  const store = SecretStore.fromValues([TEST_SECRET]);
+  const app = createApp({
+    config,
+    logger,
+    metrics,
+    engine: rules.provider,
+    shadow: shadowRules?.provider,
+    authenticate: composeAuthenticators({ mode: 'header', header: new HeaderAuthenticator(config.auth.header, store) }),
+    health: new HealthState(),
+  });
+  const server: Server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hooks/token`,
+    metrics,
+    logs,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await rules.close();
+      await shadowRules?.close();
+    },
+  };
+}
+
+async function call(url: string, body: unknown): Promise<{ status: number; text: string; ms: number }> {
+  const started = performance.now();
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: TEST_SECRET }, body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, text, ms: performance.now() - started };
+}
+
+/** Waits (bounded) until the shadow comparisons reach `n`. */
+async function comparisons(metrics: Metrics, n: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let total = 0;
+    for (const result of ['same', 'differs', 'error']) total += (await metricValue(metrics, 'okta_hook_shadow_comparisons_total', { result })) ?? 0;
+    if (total >= n) return;
+    if (Date.now() > until) throw new Error(`only ${total} shadow comparisons after ${timeoutMs} ms (expected ${n})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('shadow rules through the HTTP service', () => {
+  let dir: string;
+  let upstream: Upstream;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shadow-'));
+    upstream = await startUpstream((request) => {
+      if (request.path.startsWith('/slow/')) return { hang: true };
+      return { json: { roles: ['clinician', 'viewer'] } };
+    });
+  });
+
+  afterAll(async () => {
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers byte for byte as the live rules alone, and counts and logs each difference by claim name', async () => {
+    // debugContext off: its lookup timings (`success/miss/12ms`) differ between any two calls.
+    const env = { HOOK_DEBUG_CONTEXT: 'false' };
+    const liveOnly = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, undefined, env);
+    const withShadow = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, lookupsYaml(upstream.origin) + SHADOW_RULES, env);
+    try {
+      for (const name of PAYLOADS) {
+        const expected = await call(liveOnly.url, oktaFixture(name));
+        upstream.reset();
+        const actual = await call(withShadow.url, oktaFixture(name));
+        expect(actual.status).toBe(200);
+        expect(actual.text).toBe(expected.text);
+        await comparisons(withShadow.metrics, PAYLOADS.indexOf(name) + 1);
+        // The lookup both files define identically is called once per call, not once per rules file.
+        const needsRoles = oktaFixture(name).data.context?.user !== undefined;
+        expect(upstream.count('/roles/')).toBe(needsRoles ? 1 : 0);
+      }
+
+      const value = (labels: Record<string, string>, metric = 'okta_hook_shadow_differences_total') => metricValue(withShadow.metrics, metric, labels);
+      // authcode-full and refresh (user, id token minted): tier changed, full_name removed, department added.
+      // client-credentials: a shadow-only deny. minimal (access token only, no id token): tier changed.
+      expect(await value({ result: 'differs' }, 'okta_hook_shadow_comparisons_total')).toBe(4);
+      expect(await value({ result: 'same' }, 'okta_hook_shadow_comparisons_total')).toBe(0);
+      expect(await value({ result: 'error' }, 'okta_hook_shadow_comparisons_total')).toBe(0);
+      expect(await value({ kind: 'claim_changed' })).toBe(3);
+      expect(await value({ kind: 'claim_removed' })).toBe(2);
+      expect(await value({ kind: 'claim_added' })).toBe(2);
+      expect(await value({ kind: 'deny' })).toBe(1);
+      expect(await value({ kind: 'allow' })).toBe(0);
+      expect(await value({ kind: 'lifetime' })).toBe(0);
+
+      const lines = withShadow.logs.lines.filter((line) => line.msg === 'shadow rules differ');
+      expect(lines).toHaveLength(4);
+      const byEvent = new Map(lines.map((line) => [line.eventId, line.differences]));
+      expect(byEvent.get(oktaFixture('token-hook-authcode-full').eventId)).toEqual(
+        expect.arrayContaining([
+          { kind: 'claim_removed', token: 'id', claim: 'full_name' },
+          { kind: 'claim_changed', token: 'access', claim: 'tier' },
+          { kind: 'claim_added', token: 'access', claim: 'department' },
+        ]),
+      );
+      expect(byEvent.get(oktaFixture('token-hook-client-credentials').eventId)).toEqual([{ kind: 'deny' }]);
+      // Names and kinds only: no claim value reaches the log.
+      const raw = withShadow.logs.raw.filter((line) => line.includes('shadow rules differ')).join('\n');
+      for (const secret of ['platinum', 'gold', 'cardiology', 'Jordan', 'clinician', 'Sync service is retired']) expect(raw).not.toContain(secret);
+      for (const line of lines) expect(line).toMatchObject({ shadow: 'differs', shadowVersion: expect.any(String), rulesVersion: expect.any(String) });
+    } finally {
+      await liveOnly.close();
+      await withShadow.close();
+    }
+  });
+
+  it('counts a shadow file identical to the live one as same, and logs nothing', async () => {
+    const rules = lookupsYaml(upstream.origin) + LIVE_RULES;
+    // Another file (comments differ, so another version) with the same rules.
+    const service = await startService(dir, rules, `# shadow copy\n${rules}`);
+    try {
+      for (const name of PAYLOADS) expect((await call(service.url, oktaFixture(name))).status).toBe(200);
+      await comparisons(service.metrics, PAYLOADS.length);
+      expect(await metricValue(service.metrics, 'okta_hook_shadow_comparisons_total', { result: 'same' })).toBe(PAYLOADS.length);
+      expect(service.logs.lines.filter((line) => String(line.msg).startsWith('shadow rules'))).toEqual([]);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('a shadow rule that fails or whose lookup hangs changes neither the answer nor its latency; it is counted as an error', async () => {
+    const deadlineMs = 2000;
+    const env = { HOOK_DEADLINE_MS: String(deadlineMs), HOOK_DEBUG_CONTEXT: 'false' };
+    const failing = `${lookupsYaml(upstream.origin, `  slow:
+    type: http
+    url: ${upstream.origin}/slow/{user.id}
+    timeoutMs: 2800
+    cache: false
+`)}${LIVE_RULES}
+  - name: broken
+    claims:
+      - { name: broken, expr: 'user.profile.noSuchAttribute.value', tokens: [access] }
+  - name: hangs
+    when: 'user != null'
+    claims:
+      - { name: slow, expr: 'lookup.slow.value', tokens: [access] }
+`;
+    const liveOnly = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, undefined, env);
+    const withShadow = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, failing, env);
+    try {
+      const payload = oktaFixture('token-hook-authcode-full');
+      const expected = await call(liveOnly.url, payload);
+      const actual = await call(withShadow.url, payload);
+      expect(actual.text).toBe(expected.text);
+      // Had the hook waited for the hanging shadow lookup, the answer would take the whole deadline.
+      expect(actual.ms).toBeLessThan(deadlineMs * 0.75);
+      // The shadow evaluation ends at the same deadline: counted as an error, never seen by Okta.
+      await comparisons(withShadow.metrics, 1, deadlineMs + 8000);
+      expect(await metricValue(withShadow.metrics, 'okta_hook_shadow_comparisons_total', { result: 'error' })).toBe(1);
+      const line = withShadow.logs.lines.find((l) => l.msg === 'shadow rules failed');
+      expect(line).toMatchObject({ shadow: 'error', reason: 'rule_error', failedRules: expect.arrayContaining(['broken', 'hangs']) });
+      // The shadow-only lookup was cancelled when the deadline expired.
+      await upstream.waitForCancelled(1, 5000);
+    } finally {
+      await liveOnly.close();
+      await withShadow.close();
+    }
+  });
+
+  it('is off by default: no shadow series without RULES_SHADOW_FILE', async () => {
+    const service = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, undefined);
+    try {
+      await call(service.url, oktaFixture('token-hook-authcode-full'));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await metricValue(service.metrics, 'okta_hook_shadow_comparisons_total', { result: 'same' })).toBeUndefined();
+      expect(loadConfig({}).rules.shadowFile).toBe('');
+    } finally {
+      await service.close();
+    }
+  });
+});
