@@ -12,7 +12,8 @@ import { LookupSet } from './lookups/set';
 import { LookupSetupError, type LookupDefinition, type LookupOutcome } from './lookups/types';
 import { RulesEngine, type LookupResolver } from './rules/engine';
 import { explain, formatExplainText, lookupTarget } from './rules/explain';
-import { parseRules, readRulesText } from './rules/load';
+import { readRulesSource, type RulesSource } from './rules/source';
+import { describeScope } from './rules/sets';
 import { RulesFileError, TOKEN_LABEL, type CompiledRule, type RuleSet } from './rules/types';
 
 export const EXIT_OK = 0;
@@ -26,7 +27,8 @@ export interface CliIO {
 
 const USAGE = `Usage:
   okta-token-hook check RULES_FILE
-      Validate a rules file (YAML or JSON) exactly as the service does at startup.
+      Validate a rules file (YAML or JSON), or a rules directory, exactly as the service does at
+      startup; rule sets that overlap are listed as warnings.
   okta-token-hook explain --rules RULES_FILE --request PAYLOAD.json [--json] [--no-debug-context]
                           [--deadline-ms N] [--offline]
       Evaluate the rules against an Okta token hook payload and show, per rule, whether it matched,
@@ -41,14 +43,14 @@ class UsageError extends Error {}
 
 /** Reads and validates the rules; I/O problems are usage errors (2), invalid rules exit 1. */
 async function loadRules(file: string, io: CliIO): Promise<RuleSet | number> {
-  let text: string;
+  let source: RulesSource;
   try {
-    text = await readRulesText(file);
+    source = await readRulesSource(file);
   } catch (err) {
     io.err(`${err instanceof RulesFileError ? err.errors.join('\n') : String(err)}\n`);
     return EXIT_USAGE;
   }
-  const parsed = parseRules(text, file);
+  const parsed = source.parse();
   if (!parsed.ok) {
     io.err(`${parsed.errors.join('\n')}\n`);
     io.err(`${file}: ${parsed.errors.length} error${parsed.errors.length === 1 ? '' : 's'}; the service would refuse to start with this file\n`);
@@ -97,7 +99,12 @@ async function check(args: string[], io: CliIO): Promise<number> {
   const lookupCount = lookups > 0 ? `, ${lookups} lookup${lookups === 1 ? '' : 's'}` : '';
   io.out(`${file}: OK, ${count} rule${count === 1 ? '' : 's'}${lookupCount} (version ${ruleSet.version})\n`);
   for (const definition of ruleSet.lookups) io.out(`${summarizeLookup(definition)}\n`);
-  for (const rule of ruleSet.rules) io.out(`${summarizeRule(rule)}\n`);
+  for (const rule of ruleSet.rules) if (rule.set === undefined) io.out(`${summarizeRule(rule)}\n`);
+  for (const scope of ruleSet.scopes) {
+    io.out(`  rule set ${describeScope(scope)}\n`);
+    for (const rule of ruleSet.rules) if (rule.set === scope.name) io.out(`  ${summarizeRule(rule)}\n`);
+  }
+  for (const warning of ruleSet.warnings) io.out(`warning: ${warning}\n`);
   // Lookup files (secrets, CA, keys) are read by the service and by explain, not here: CI has no secrets.
   return EXIT_OK;
 }

@@ -11,6 +11,7 @@ import type { JsonValue, TokenHookEvent, TokenHookResponse, TokenKind } from '..
 import type { RuleResult } from '../hook/engine';
 import type { CacheResult, LookupDefinition, LookupStatus, LookupType } from '../lookups/types';
 import { RulesEngine, type RuleTrace } from './engine';
+import { describeScope } from './sets';
 import { TOKEN_LABEL } from './types';
 
 export type ChangeStatus = 'applied' | 'skipped' | 'denied';
@@ -77,6 +78,8 @@ export interface ExplainReport {
   outcome: BuildOutcome;
   /** Rule whose deny (or failing onError: deny) refused the token. */
   deniedBy?: string;
+  /** With scoped rule sets: the set selected for this call (`none`: no set matched, only unscoped rules ran), and how it matches. */
+  ruleSet?: { name: string; match?: string };
   explained: ExplainedRule[];
   /** Every lookup of the file, called or not. */
   lookups: ExplainedLookup[];
@@ -213,6 +216,10 @@ export async function explain(engine: RulesEngine, event: TokenHookEvent, option
     bytes: built.bytes,
   };
   if (decision.deny?.rule) report.deniedBy = decision.deny.rule;
+  if (evaluation.ruleSet !== undefined) {
+    const scope = engine.ruleSet.scopes.find((candidate) => candidate.name === evaluation.ruleSet);
+    report.ruleSet = scope ? { name: scope.name, match: describeScope(scope) } : { name: evaluation.ruleSet };
+  }
   return report;
 }
 
@@ -269,6 +276,9 @@ export function formatExplainText(report: ExplainReport): string {
   lines.push(`Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`);
   const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
   lines.push(`Request:  ${facts.filter(Boolean).join(', ')}`);
+  if (report.ruleSet) {
+    lines.push(`Rule set: ${report.ruleSet.match ?? `${report.ruleSet.name} (no scoped set matched: only the rules for every call ran)`}`);
+  }
   const applied = report.explained.reduce((n, rule) => n + rule.changes.filter((c) => c.status === 'applied').length, 0);
   lines.push(
     report.outcome === 'denied'

@@ -16,7 +16,8 @@ import { LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
 import type { LookupContext, LookupOutcome } from '../lookups/types';
 import { lookupFingerprints, RulesEngine, type LookupResolver } from './engine';
-import { parseRules, readRulesText, rulesVersion, type ParseRulesOptions } from './load';
+import type { ParseRulesOptions } from './load';
+import { isDirectory, readRulesSource, type RulesSource } from './source';
 import { RulesFileError, type RuleSet } from './types';
 
 /** The subset of a pino logger the manager uses. */
@@ -132,8 +133,8 @@ export class RulesManager {
    */
   static async create(options: RulesManagerOptions): Promise<RulesManager> {
     if (!options.file) return new RulesManager(options, NO_RULES_ENGINE, undefined);
-    const text = await readRulesText(options.file);
-    const parsed = parseRules(text, options.file, options.parseOptions);
+    const source = await readRulesSource(options.file);
+    const parsed = source.parse(options.parseOptions);
     if (!parsed.ok) throw new RulesFileError(parsed.errors);
     let built: { engine: RulesEngine; lookups: LookupSet };
     try {
@@ -142,12 +143,21 @@ export class RulesManager {
       if (err instanceof LookupSetupError) throw new RulesFileError(err.errors.map((e) => `${options.file}: ${e}`));
       throw err;
     }
-    const manager = new RulesManager(options, built.engine, parsed.ruleSet.version, built.lookups);
-    if (options.watch) manager.#startWatching();
+    const manager = new RulesManager(options, built.engine, source.hash, built.lookups);
+    if (options.watch) await manager.#startWatching();
+    const sets = parsed.ruleSet.scopes.map((scope) => scope.name);
     manager.#logger.info(
-      { rulesFile: options.file, version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, lookups: parsed.ruleSet.lookups.map((l) => l.name) },
+      {
+        rulesFile: options.file,
+        version: parsed.ruleSet.version,
+        rules: parsed.ruleSet.rules.length,
+        lookups: parsed.ruleSet.lookups.map((l) => l.name),
+        ...(source.directory ? { files: source.files.length } : {}),
+        ...(sets.length > 0 ? { ruleSets: sets } : {}),
+      },
       'rules loaded',
     );
+    manager.#warn(parsed.ruleSet);
     return manager;
   }
 
@@ -191,9 +201,9 @@ export class RulesManager {
       this.#options.onReload?.(result);
       return result;
     }
-    let text: string;
+    let source: RulesSource;
     try {
-      text = await readRulesText(this.file);
+      source = await readRulesSource(this.file);
     } catch (err) {
       const errors = err instanceof RulesFileError ? [...err.errors] : [String(err)];
       const key = `unreadable:${errors.join()}`;
@@ -202,7 +212,7 @@ export class RulesManager {
       this.#rejectedHash = key;
       return this.#failed(trigger, errors);
     }
-    const hash = rulesVersion(text);
+    const hash = source.hash;
     if (hash === this.#rejectedHash && !force) return undefined;
     if (hash === this.#loadedHash) {
       this.#rejectedHash = undefined;
@@ -220,7 +230,7 @@ export class RulesManager {
       this.#options.onReload?.(result);
       return result;
     }
-    const parsed = parseRules(text, this.file, this.#options.parseOptions);
+    const parsed = source.parse(this.#options.parseOptions);
     if (!parsed.ok) {
       if (this.#unconfirmed(trigger, hash)) return undefined;
       // Remember the bad content so the watcher does not report the same failure on every event.
@@ -239,6 +249,7 @@ export class RulesManager {
     this.#suspectHash = undefined;
     const result: ReloadResult = { result: 'success', version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, changed: true, trigger };
     this.#logger.info({ rulesFile: this.file, version: result.version, previousVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
+    this.#warn(parsed.ruleSet);
     this.#options.onReload?.(result);
     return result;
   }
@@ -287,8 +298,14 @@ export class RulesManager {
     return result;
   }
 
-  #startWatching(): void {
-    const directory = dirname(this.file);
+  /** Overlapping rule sets load, but are worth a look. */
+  #warn(ruleSet: RuleSet): void {
+    if (ruleSet.warnings.length > 0) this.#logger.warn({ rulesFile: this.file, warnings: [...ruleSet.warnings] }, 'rule sets overlap');
+  }
+
+  /** A rules directory is watched itself (files added, changed, removed; ConfigMap symlink swaps); a file through its directory. */
+  async #startWatching(): Promise<void> {
+    const directory = (await isDirectory(this.file)) ? this.file : dirname(this.file);
     try {
       this.#watcher = watch(directory, { persistent: false }, () => this.#scheduleCheck());
       this.#watcher.on('error', (err) => {

@@ -221,6 +221,16 @@ export function analyzeScopes(scopes: readonly RuleScope[]): { errors: string[];
   return { errors, warnings };
 }
 
+/** One line for `check` and `explain`: `portal (clientIds 0oa1, 0oa2; when …)`. */
+export function describeScope(scope: RuleScope): string {
+  const parts: string[] = [];
+  if (scope.issuers) parts.push(`issuer ${[...scope.issuers].join(', ')}`);
+  if (scope.authorizationServerIds) parts.push(`authorizationServerId ${[...scope.authorizationServerIds].join(', ')}`);
+  if (scope.clientIds) parts.push(`clientIds ${[...scope.clientIds].join(', ')}`);
+  if (scope.when) parts.push(`when ${scope.when.source}`);
+  return `${scope.name}: ${parts.length > 0 ? parts.join('; ') : 'every call'}`;
+}
+
 /** What a match reads from the call, computed once per call. */
 export interface ScopeInput {
   issuer: string;

@@ -4,20 +4,14 @@
  * answers byte for byte; the shadow counters, log lines and span-free reporting must match the
  * differences; a shadow rule that fails or whose lookup hangs must not change the answer or hold it.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
-import { composeAuthenticators } from '../../src/http/auth';
-import { HeaderAuthenticator, SecretStore } from '../../src/http/header-auth';
-import { HealthState } from '../../src/http/health';
-import { createLogger } from '../../src/observability/logger';
 import { Metrics } from '../../src/observability/metrics';
 import { RulesManager } from '../../src/rules/manager';
-import { LogCapture, metricValue, TEST_SECRET } from '../helpers/app';
+import { metricValue } from '../helpers/app';
+import { startHook, type RunningHook } from '../helpers/service';
 import { oktaFixture, type OktaFixture } from '../helpers/fixtures';
 import { startUpstream, type Upstream } from '../helpers/upstream';
 
@@ -71,59 +65,28 @@ rules:
 
 const PAYLOADS: OktaFixture[] = ['token-hook-authcode-full', 'token-hook-client-credentials', 'token-hook-minimal', 'token-hook-refresh'];
 
-interface Running {
-  url: string;
-  metrics: Metrics;
-  logs: LogCapture;
-  close(): Promise<void>;
-}
 
-async function startService(dir: string, live: string, shadow: string | undefined, env: Record<string, string> = {}): Promise<Running> {
-  const config = loadConfig({ NODE_ENV: 'test', ...env });
-  const logs = new LogCapture();
-  const logger = createLogger({ level: 'info', destination: logs });
-  const metrics = new Metrics({ version: 'test' });
+async function startService(dir: string, live: string, shadow: string | undefined, env: Record<string, string> = {}): Promise<RunningHook> {
   const liveFile = join(dir, `live-${Math.random().toString(36).slice(2)}.yaml`);
   await writeFile(liveFile, live);
   const rules = await RulesManager.create({ file: liveFile, watch: false });
   let shadowRules: RulesManager | undefined;
+  const metrics = new Metrics({ version: 'test' });
   if (shadow !== undefined) {
     const shadowFile = join(dir, `shadow-${Math.random().toString(36).slice(2)}.yaml`);
     await writeFile(shadowFile, shadow);
     metrics.enableShadow();
     shadowRules = await RulesManager.create({ file: shadowFile, watch: false, shareLookupsWith: rules.provider });
   }
-  const store = SecretStore.fromValues([TEST_SECRET]);
-  const app = createApp({
-    config,
-    logger,
-    metrics,
-    engine: rules.provider,
-    shadow: shadowRules?.provider,
-    authenticate: composeAuthenticators({ mode: 'header', header: new HeaderAuthenticator(config.auth.header, store) }),
-    health: new HealthState(),
-  });
-  const server: Server = createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const hook = await startHook({ engine: rules.provider, shadow: shadowRules?.provider, env, metrics });
   return {
-    url: `http://127.0.0.1:${port}/hooks/token`,
-    metrics,
-    logs,
+    ...hook,
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      await hook.close();
       await rules.close();
       await shadowRules?.close();
     },
   };
-}
-
-async function call(url: string, body: unknown): Promise<{ status: number; text: string; ms: number }> {
-  const started = performance.now();
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: TEST_SECRET }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, text, ms: performance.now() - started };
 }
 
 /** Waits (bounded) until the shadow comparisons reach `n`. */
@@ -162,9 +125,9 @@ describe('shadow rules through the HTTP service', () => {
     const withShadow = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, lookupsYaml(upstream.origin) + SHADOW_RULES, env);
     try {
       for (const name of PAYLOADS) {
-        const expected = await call(liveOnly.url, oktaFixture(name));
+        const expected = await liveOnly.call(oktaFixture(name));
         upstream.reset();
-        const actual = await call(withShadow.url, oktaFixture(name));
+        const actual = await withShadow.call(oktaFixture(name));
         expect(actual.status).toBe(200);
         expect(actual.text).toBe(expected.text);
         await comparisons(withShadow.metrics, PAYLOADS.indexOf(name) + 1);
@@ -212,7 +175,7 @@ describe('shadow rules through the HTTP service', () => {
     // Another file (comments differ, so another version) with the same rules.
     const service = await startService(dir, rules, `# shadow copy\n${rules}`);
     try {
-      for (const name of PAYLOADS) expect((await call(service.url, oktaFixture(name))).status).toBe(200);
+      for (const name of PAYLOADS) expect((await service.call(oktaFixture(name))).status).toBe(200);
       await comparisons(service.metrics, PAYLOADS.length);
       expect(await metricValue(service.metrics, 'okta_hook_shadow_comparisons_total', { result: 'same' })).toBe(PAYLOADS.length);
       expect(service.logs.lines.filter((line) => String(line.msg).startsWith('shadow rules'))).toEqual([]);
@@ -242,8 +205,8 @@ describe('shadow rules through the HTTP service', () => {
     const withShadow = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, failing, env);
     try {
       const payload = oktaFixture('token-hook-authcode-full');
-      const expected = await call(liveOnly.url, payload);
-      const actual = await call(withShadow.url, payload);
+      const expected = await liveOnly.call(payload);
+      const actual = await withShadow.call(payload);
       expect(actual.text).toBe(expected.text);
       // Had the hook waited for the hanging shadow lookup, the answer would take the whole deadline.
       expect(actual.ms).toBeLessThan(deadlineMs * 0.75);
@@ -263,7 +226,7 @@ describe('shadow rules through the HTTP service', () => {
   it('is off by default: no shadow series without RULES_SHADOW_FILE', async () => {
     const service = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, undefined);
     try {
-      await call(service.url, oktaFixture('token-hook-authcode-full'));
+      await service.call(oktaFixture('token-hook-authcode-full'));
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await metricValue(service.metrics, 'okta_hook_shadow_comparisons_total', { result: 'same' })).toBeUndefined();
       expect(loadConfig({}).rules.shadowFile).toBe('');
