@@ -93,6 +93,11 @@ kind or minikube without pushing: the dangling "@" is dropped.
 {{- if and .Values.rules.content (not .Values.rules.existingConfigMap) }}true{{ end }}
 {{- end }}
 
+{{/* Name of the ConfigMap holding the shadow rules file. */}}
+{{- define "okta-token-hook.shadowRulesConfigMapName" -}}
+{{- default (printf "%s-shadow-rules" (include "okta-token-hook.fullname" .)) .Values.rules.shadow.existingConfigMap }}
+{{- end }}
+
 {{/* Name of the ConfigMap holding the rules file. */}}
 {{- define "okta-token-hook.rulesConfigMapName" -}}
 {{- default (printf "%s-rules" (include "okta-token-hook.fullname" .)) .Values.rules.existingConfigMap }}
