@@ -90,7 +90,17 @@ describeWithBinary('prometheus', 'the service scraped by a real Prometheus', (pr
     });
     // Traffic only after the first scrape, so rates see it as an increase.
     await prometheus.waitUntil('the first scrape', async () => (await prometheus.vector(`up{job="${JOB}"} == 1`)).length === 1);
-    for (let round = 0; round < 3; round++) await driveEveryOutcome(hook.url);
+    // Shadow comparisons and rule sets need their own configuration (test/hook/shadow-service.test.ts and
+    // test/rules/rule-sets-service.test.ts drive them for real); here their series are recorded directly
+    // so the dashboard's queries over them are evaluated on data.
+    harness.metrics.enableShadow();
+    for (let round = 0; round < 3; round++) {
+      await driveEveryOutcome(hook.url);
+      harness.metrics.recordShadow('same', []);
+      harness.metrics.recordShadow('differs', [{ kind: 'claim_added', token: 'access', claim: 'tier' }]);
+      harness.metrics.recordRuleSet('portal');
+      harness.metrics.recordRuleSet('none');
+    }
     const scrapedAfterTraffic = async () => {
       const result = await prometheus.vector(`okta_hook_requests_total{outcome="patched", namespace="${NAMESPACE}"}`);
       return Number(result[0]?.value[1]) === 6;
