@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { Environment } from '@marcbachmann/cel-js';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS, RESERVED_CLAIMS } from '../hook/builder';
+import { targetLabel, type ClaimTarget } from '../hook/decision';
 import type { JsonValue, TokenKind } from '../hook/types';
 import { parseLookups } from '../lookups/definition';
 import type { LookupDefinition } from '../lookups/types';
@@ -37,8 +38,10 @@ const MAX_DENY_SUMMARY_LENGTH = 500;
 
 const TOP_LEVEL_KEYS = ['rules', 'lookups', 'ruleSets', 'match'];
 const RULE_KEYS = ['name', 'description', 'when', 'claims', 'remove', 'lifetime', 'onError', 'deny'];
-const CLAIM_KEYS = ['name', 'value', 'expr', 'fallback', 'tokens'];
-const REMOVE_KEYS = ['name', 'tokens'];
+const CLAIM_KEYS = ['name', 'member', 'index', 'append', 'value', 'expr', 'fallback', 'tokens'];
+const REMOVE_KEYS = ['name', 'member', 'index', 'tokens'];
+const MAX_MEMBER_DEPTH = 8;
+const MAX_ELEMENT_INDEX = 9999;
 const LIFETIME_KEYS: FileTokenName[] = ['id', 'access'];
 const ALL_TOKENS: readonly TokenKind[] = ['identity', 'access'];
 const NO_LOOKUPS: ReadonlySet<string> = new Set();
@@ -132,6 +135,33 @@ class RuleValidator extends ProblemCollector {
     return true;
   }
 
+  /**
+   * `member` / `index` / `append`: a member or element of an existing claim. `undefined`: the
+   * claim itself; `null`: invalid (reported).
+   */
+  target(item: Record<string, unknown>, itemPath: Path): ClaimTarget | undefined | null {
+    if (item.member === undefined && item.index === undefined && item.append === undefined) return undefined;
+    const at: ClaimTarget = {};
+    const before = this.problems.length;
+    if (item.member !== undefined) {
+      const members = typeof item.member === 'string' ? [item.member] : item.member;
+      if (!Array.isArray(members) || members.length === 0 || members.length > MAX_MEMBER_DEPTH || members.some((m) => typeof m !== 'string' || m.length === 0 || m.length > MAX_CLAIM_NAME_LENGTH)) {
+        this.add([...itemPath, 'member'], `must be a member name, or a list of up to ${MAX_MEMBER_DEPTH} names for a deeper member (member: [address, city]), got ${describe(item.member)}`);
+      } else at.member = members as string[];
+    }
+    if (item.index !== undefined) {
+      if (typeof item.index !== 'number' || !Number.isInteger(item.index) || item.index < 0 || item.index > MAX_ELEMENT_INDEX) {
+        this.add([...itemPath, 'index'], `must be an array position from 0 to ${MAX_ELEMENT_INDEX}, got ${describe(item.index)}`);
+      } else at.index = item.index;
+    }
+    if (item.append !== undefined) {
+      if (item.append !== true) this.add([...itemPath, 'append'], `must be true (adds value at the end of the array), got ${describe(item.append)}`);
+      else if (item.index !== undefined) this.add([...itemPath, 'append'], 'cannot be combined with index (append adds at the end; index replaces one element)');
+      else at.append = true;
+    }
+    return this.problems.length > before ? null : at;
+  }
+
   reserved(name: string, tokens: readonly TokenKind[], path: Path, explicitTokens: boolean): void {
     for (const token of tokens) {
       if (!RESERVED_CLAIMS[token].has(name)) continue;
@@ -205,10 +235,11 @@ class RuleValidator extends ProblemCollector {
           this.add([...itemPath, 'fallback'], 'is used when a lookup read by expr fails, but expr reads no lookup');
         } else if (spec) spec.fallback = deepFreeze(item.fallback as JsonValue);
       }
-      if (!nameOk || !tokens) return;
+      const at = this.target(item, itemPath);
+      if (!nameOk || !tokens || at === null) return;
       this.reserved(item.name as string, tokens, [...itemPath, 'name'], item.tokens !== undefined);
-      this.duplicate(seen, item.name as string, tokens, itemPath, fieldPath(itemPath.slice(2)));
-      if (spec) specs.push({ ...spec, name: item.name as string, tokens });
+      this.duplicate(seen, item.name as string, at, tokens, itemPath, fieldPath(itemPath.slice(2)));
+      if (spec) specs.push(at ? { ...spec, name: item.name as string, tokens, at } : { ...spec, name: item.name as string, tokens });
     });
     return specs;
   }
@@ -228,10 +259,13 @@ class RuleValidator extends ProblemCollector {
       this.unknownKeys(item, REMOVE_KEYS, itemPath);
       const nameOk = this.claimName(item.name, [...itemPath, 'name']);
       const tokens = this.tokens(item.tokens, [...itemPath, 'tokens']);
-      if (!nameOk || !tokens) return;
+      const at = this.target(item, itemPath);
+      if (!nameOk || !tokens || at === null) return;
       this.reserved(item.name as string, tokens, [...itemPath, 'name'], item.tokens !== undefined);
-      this.duplicate(seen, item.name as string, tokens, itemPath, fieldPath(itemPath.slice(2)));
-      specs.push({ name: item.name as string, tokens, field: fieldPath(itemPath.slice(2)) });
+      this.duplicate(seen, item.name as string, at, tokens, itemPath, fieldPath(itemPath.slice(2)));
+      const spec: RemoveSpec = { name: item.name as string, tokens, field: fieldPath(itemPath.slice(2)) };
+      if (at) spec.at = at;
+      specs.push(spec);
     });
     return specs;
   }
@@ -259,13 +293,22 @@ class RuleValidator extends ProblemCollector {
   }
 
   /** Same claim twice in one rule for the same token is ambiguous; across rules, later wins. */
-  duplicate(seen: Map<string, string>, name: string, tokens: readonly TokenKind[], itemPath: Path, field: string): void {
+  duplicate(seen: Map<string, string>, name: string, at: ClaimTarget | undefined, tokens: readonly TokenKind[], itemPath: Path, field: string): void {
+    const label = targetLabel(name, at);
+    let conflict: string | undefined;
     for (const token of tokens) {
-      const key = `${token}\u0000${name}`;
+      const key = `${token}\u0000${name}\u0000${JSON.stringify(at ?? null)}`;
       const first = seen.get(key);
-      if (first) this.add([...itemPath, 'name'], `"${name}" is already changed in the ${TOKEN_LABEL[token]} token by ${first} of this rule`);
+      if (first) this.add([...itemPath, 'name'], `"${label}" is already changed in the ${TOKEN_LABEL[token]} token by ${first} of this rule`);
       else seen.set(key, field);
+      // The whole claim and one of its members in one rule: Okta-safe output would drop the member change.
+      const whole = seen.get(`${token}\u0000${name}\u0000null`);
+      const part = seen.get(`part\u0000${token}\u0000${name}`);
+      if (at && whole) conflict ??= `"${name}" is set or removed as a whole by ${whole} of this rule; change ${label} inside that value instead`;
+      else if (!at && part) conflict ??= `${part} of this rule changes a member or element of "${name}"; change it inside this value instead`;
+      if (at && !part) seen.set(`part\u0000${token}\u0000${name}`, field);
     }
+    if (conflict) this.add([...itemPath, 'name'], conflict);
   }
 
   /** `base`/`prefix`: where the rule sits (`['ruleSets', 0, 'rules']`) and its set's `<set>/` name prefix. */

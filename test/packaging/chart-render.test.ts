@@ -162,7 +162,7 @@ describe('chart defaults (ci/default-values.yaml)', () => {
   it('rules.directory: mounts every key of the rules ConfigMap and points RULES_FILE at the directory', () => {
     const dirChart = renderChart([scenario('default'), { rules: { directory: true } }]);
     const deploymentObj = findOne(dirChart, 'Deployment') as Obj;
-    expect(envValue(container(deploymentObj), 'RULES_FILE')).toBe('/etc/okta-token-hook/rules');
+    expect(envValue(container(findOne(dirChart, 'Deployment')), 'RULES_FILE')).toBe('/etc/okta-token-hook/rules');
     const volume = (deploymentObj.spec.template.spec.volumes as Obj[]).find((v) => v.name === 'rules')!;
     expect(volume.configMap.items).toBeUndefined();
   });

@@ -129,8 +129,8 @@ describe('load-time errors name the file, the rule and the field', () => {
       'rule "Hello World" (#1): name: "Hello World" must match ^[a-z0-9-]+$ (lower-case letters, digits, -) (line 2)',
       'rule "dup" (#3): name: duplicate rule name (also rule #2) (line 10)',
       'rule #4: name: is required (line 14)',
-      'rule "unknown-keys" (#5): whenn: unknown key (allowed: name, description, when, claims, remove, lifetime, onError, deny) (line 18)',
-      'rule "unknown-keys" (#5): claims[0].token: unknown key (allowed: name, value, expr, fallback, tokens) (line 22)',
+      'rule "unknown-keys" (#5): whenn: unknown key; did you mean "when"? (allowed: name, description, when, claims, remove, lifetime, onError, deny) (line 18)',
+      'rule "unknown-keys" (#5): claims[0].token: unknown key; did you mean "tokens"? (allowed: name, member, index, append, value, expr, fallback, tokens) (line 22)',
       'rule "does-nothing" (#6): does nothing: set at least one of claims, remove, lifetime or deny (line 23)',
     ]);
   });
@@ -177,7 +177,7 @@ describe('load-time errors name the file, the rule and the field', () => {
       'lookup "crm": type: is required (http or oktaGroups) (line 3)',
     ]);
     expect(errorsFor('rule:\n  - name: x\n')).toEqual([
-      'rules.yaml: rule: unknown key (allowed: rules, lookups, ruleSets, match) (line 2)',
+      'rules.yaml: rule: unknown key; did you mean "rules"? (allowed: rules, lookups, ruleSets, match) (line 2)',
       'rules.yaml: rules: is required (a list of rules)',
     ]);
   });

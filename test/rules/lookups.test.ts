@@ -432,6 +432,6 @@ rules:
     await writeFile(rulesFile, `lookups:\n  crm:\n    type: http\n    url: ${crm.origin}/\n    auth: { bearerTokenFile: ${join(dir, 'nope')} }\nrules:\n  - name: r\n    claims: [{ name: t, expr: 'lookup.crm.tier' }]\n`);
     const { code, err } = await cli('explain', '--rules', rulesFile, '--request', payloadFile);
     expect(code).toBe(2);
-    expect(err).toContain(`${rulesFile}: lookup "crm": auth.bearerTokenFile: cannot read ${join(dir, 'nope')} (ENOENT)\n(run with --offline to explain without calling lookups)`);
+    expect(err).toContain(`${rulesFile}: lookup "crm": auth.bearerTokenFile: cannot read ${join(dir, 'nope')} (ENOENT)\n(run with --offline to explain without calling lookups`);
   });
 });
