@@ -280,6 +280,11 @@ function describeLookup(lookup: ExplainedLookup): string {
   return `${head}: ${status}${facts.length > 0 ? `, ${facts.join(', ')}` : ''}${stale}${value}`;
 }
 
+/** `Rule set: portal: clientIds 0oa…` (explain and preview), for rules with scoped sets. */
+export function ruleSetLine(ruleSet: NonNullable<ExplainReport['ruleSet']>): string {
+  return `Rule set: ${ruleSet.match ?? `${ruleSet.name} (no scoped set matched: only the rules for every call ran)`}`;
+}
+
 /** The human-readable report printed by `okta-token-hook explain`. */
 export function formatExplainText(report: ExplainReport): string {
   const lines: string[] = [];
@@ -287,9 +292,7 @@ export function formatExplainText(report: ExplainReport): string {
   lines.push(`Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`);
   const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
   lines.push(`Request:  ${facts.filter(Boolean).join(', ')}`);
-  if (report.ruleSet) {
-    lines.push(`Rule set: ${report.ruleSet.match ?? `${report.ruleSet.name} (no scoped set matched: only the rules for every call ran)`}`);
-  }
+  if (report.ruleSet) lines.push(ruleSetLine(report.ruleSet));
   const applied = report.explained.reduce((n, rule) => n + rule.changes.filter((c) => c.status === 'applied').length, 0);
   lines.push(
     report.outcome === 'denied'
