@@ -160,6 +160,8 @@ export function reusableOutcomes(live: ClaimsEngine, evaluation: Evaluation, sha
 export class ShadowRunner {
   readonly #options: ShadowRunnerOptions;
   readonly #graceMs: number;
+  /** Calls whose shadow evaluation waits for the next turn of the event loop (one `setImmediate` per batch). */
+  #queue: { engine: ClaimsEngine; call: ShadowCall }[] = [];
 
   constructor(options: ShadowRunnerOptions) {
     this.#options = options;
@@ -178,65 +180,103 @@ export class ShadowRunner {
   schedule(call: ShadowCall): void {
     const engine = this.#options.engine();
     if (!engine) return;
-    setImmediate(() => {
-      this.run(engine, call).catch(() => undefined);
-    });
+    this.#queue.push({ engine, call });
+    if (this.#queue.length === 1) setImmediate(this.#drain);
   }
 
-  /** Evaluates, compares and reports one call (exported for tests; `schedule` is the hook's seam). */
-  async run(engine: ClaimsEngine, call: ShadowCall): Promise<ShadowComparison> {
+  readonly #drain = (): void => {
+    const batch = this.#queue;
+    this.#queue = [];
+    for (const { engine, call } of batch) {
+      try {
+        const done = this.run(engine, call);
+        if (isPromise(done)) done.catch(() => undefined);
+      } catch {
+        // run() reports its own failures; nothing may escape into the event loop.
+      }
+    }
+  };
+
+  /**
+   * Evaluates, compares and reports one call (`schedule` is the hook's seam). Synchronous when the
+   * shadow rules need no lookup for this call, like the live engine.
+   */
+  run(engine: ClaimsEngine, call: ShadowCall): ShadowComparison | Promise<ShadowComparison> {
     const started = performance.now();
-    const base = { liveVersion: call.liveEngine.version, shadowVersion: engine.version };
-    let comparison: ShadowComparison;
+    const remaining = Math.max(0, call.deadlineAt - started);
+    let controller: AbortController | undefined;
     let abortTimer: NodeJS.Timeout | undefined;
-    let hardStop: NodeJS.Timeout | undefined;
+    const options: EvaluateOptions = {
+      get signal(): AbortSignal {
+        if (!controller) {
+          const created = new AbortController();
+          controller = created;
+          abortTimer = setTimeout(() => created.abort(new ShadowDeadline('request deadline exceeded')), remaining);
+        }
+        return controller.signal;
+      },
+    };
+    const resolved = reusableOutcomes(call.liveEngine, call.evaluation, engine);
+    if (resolved) options.resolved = resolved;
+    let pending: Evaluation | Promise<Evaluation>;
     try {
-      const remaining = Math.max(0, call.deadlineAt - performance.now());
-      let controller: AbortController | undefined;
-      const options: EvaluateOptions = {
-        get signal(): AbortSignal {
-          if (!controller) {
-            const created = new AbortController();
-            controller = created;
-            abortTimer = setTimeout(() => created.abort(new ShadowDeadline('request deadline exceeded')), remaining);
-          }
-          return controller.signal;
-        },
-      };
-      const resolved = reusableOutcomes(call.liveEngine, call.evaluation, engine);
-      if (resolved) options.resolved = resolved;
-      const pending = engine.evaluate(call.event, options);
-      const evaluation = isPromise(pending)
-        ? await Promise.race([
-            pending,
-            new Promise<never>((_, reject) => {
-              hardStop = setTimeout(() => reject(new ShadowDeadline('shadow engine did not answer within the deadline')), remaining + this.#graceMs);
-            }),
-          ])
-        : pending;
+      pending = engine.evaluate(call.event, options);
+    } catch (err) {
+      if (abortTimer) clearTimeout(abortTimer);
+      return this.#report(this.#failed(engine, call, started, err), call);
+    }
+    if (!isPromise(pending)) {
+      if (abortTimer) clearTimeout(abortTimer);
+      return this.#report(this.#compare(engine, call, started, pending), call);
+    }
+    let hardStop: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      hardStop = setTimeout(() => reject(new ShadowDeadline('shadow engine did not answer within the deadline')), remaining + this.#graceMs);
+    });
+    return Promise.race([pending, deadline])
+      .then(
+        (evaluation) => this.#compare(engine, call, started, evaluation),
+        (err: unknown) => this.#failed(engine, call, started, err),
+      )
+      .then((comparison) => {
+        if (abortTimer) clearTimeout(abortTimer);
+        if (hardStop) clearTimeout(hardStop);
+        return this.#report(comparison, call);
+      });
+  }
+
+  #compare(engine: ClaimsEngine, call: ShadowCall, started: number, evaluation: Evaluation): ShadowComparison {
+    try {
       const build = buildResponse(call.event, evaluation, { debugContext: false, version: engine.version });
       const differences = compareAnswers(call.event, call.build, build);
-      const failedRules = evaluation.rules.filter((rule) => rule.result === 'error').map((rule) => rule.rule);
+      let failedRules: string[] | undefined;
+      for (const rule of evaluation.rules) if (rule.result === 'error') (failedRules ??= []).push(rule.rule);
       // A rule that failed makes the comparison an error (its onError decided the shadow answer); differences are still reported.
-      const result: ShadowResult = failedRules.length > 0 ? 'error' : differences.length > 0 ? 'differs' : 'same';
-      comparison = { ...base, result, differences, durationMs: performance.now() - started };
-      if (failedRules.length > 0) {
+      const result: ShadowResult = failedRules ? 'error' : differences.length > 0 ? 'differs' : 'same';
+      const comparison: ShadowComparison = { liveVersion: call.liveEngine.version, shadowVersion: engine.version, result, differences, durationMs: performance.now() - started };
+      if (failedRules) {
         comparison.reason = 'rule_error';
         comparison.failedRules = failedRules;
       }
       if (evaluation.ruleSet !== undefined) comparison.shadowRuleSet = evaluation.ruleSet;
+      return comparison;
     } catch (err) {
-      comparison = {
-        ...base,
-        result: 'error',
-        differences: [],
-        reason: err instanceof ShadowDeadline ? 'deadline_exceeded' : 'engine_failure',
-        durationMs: performance.now() - started,
-      };
-    } finally {
-      if (abortTimer) clearTimeout(abortTimer);
-      if (hardStop) clearTimeout(hardStop);
+      return this.#failed(engine, call, started, err);
     }
+  }
+
+  #failed(engine: ClaimsEngine, call: ShadowCall, started: number, err: unknown): ShadowComparison {
+    return {
+      liveVersion: call.liveEngine.version,
+      shadowVersion: engine.version,
+      result: 'error',
+      differences: [],
+      reason: err instanceof ShadowDeadline ? 'deadline_exceeded' : 'engine_failure',
+      durationMs: performance.now() - started,
+    };
+  }
+
+  #report(comparison: ShadowComparison, call: ShadowCall): ShadowComparison {
     try {
       this.#options.onComparison(comparison, call);
     } catch {
