@@ -16,6 +16,7 @@ import { LookupSet } from './lookups/set';
 import { LookupSetupError, type LookupDefinition, type LookupOutcome, type LookupType } from './lookups/types';
 import { RulesEngine, type LookupResolver } from './rules/engine';
 import { explain, formatExplainText, lookupTarget } from './rules/explain';
+import type { Diagnostic } from './rules/load';
 import { describeScope } from './rules/sets';
 import { readRulesSource, type RulesSource } from './rules/source';
 import { formatPreviewText, preview, previewJson } from './rules/preview';
@@ -47,11 +48,13 @@ sets that overlap). Several at once.
   --strict   warnings fail the check too (exit 1)`,
   },
   explain: {
-    synopsis: 'okta-token-hook explain --rules RULES_FILE --request PAYLOAD.json [--json] [--no-debug-context] [--deadline-ms N] [--offline]',
+    synopsis:
+      'okta-token-hook explain --rules RULES_FILE (--request PAYLOAD.json | --template NAME) [--set PATH=JSON]... [--lookup NAME=VALUE]... [--json] [--no-debug-context] [--deadline-ms N] [--offline]',
     help: `Evaluate the rules against an Okta token hook payload and show, per rule, whether it matched,
 what it changed in which token, every skipped change and why, and the exact response.
 Lookups the matching rules need are called for real, within --deadline-ms (default 1500, as
-HOOK_DEADLINE_MS); --offline calls none and treats them as failed (shows fallbacks/onError).`,
+HOOK_DEADLINE_MS); --offline calls none and treats them as failed (shows fallbacks/onError).
+--template, --set and --lookup work as for preview (see okta-token-hook preview --help).`,
   },
   preview: {
     synopsis:
@@ -77,12 +80,16 @@ vs actual per token, rules no case matched, and "N passed, N failed". No network
   },
 };
 
-const USAGE = `Usage:
-${Object.entries(COMMANDS)
-  .map(([, c]) => `  ${c.synopsis}`)
-  .join('\n')}
+const USAGE = `Usage: okta-token-hook COMMAND [options]
+
+Commands:
+  check    RULES_FILE...                            validate rules files as the service does at startup
+  explain  --rules RULES_FILE --request PAYLOAD.json  per rule: matched or not, changes, skipped changes, response
+  preview  --rules RULES_FILE --request PAYLOAD.json  the ID and access tokens Okta would issue, before and after
+  test     TEST_FILE|GLOB...                        run rule tests: expected tokens per request, lookup stubs
+
+  okta-token-hook COMMAND --help    options of a command
   okta-token-hook --version
-  okta-token-hook COMMAND --help
 
 Exit codes: 0 ok, 1 invalid rules file or failed tests, 2 usage or I/O error.
 `;
@@ -94,8 +101,16 @@ function commandHelp(name: string): string {
 
 class UsageError extends Error {}
 
+/** A diagnostic as `check` prints it: the line the service logs, then the code frame. */
+function formatDiagnostic(diagnostic: Diagnostic): string {
+  const head = diagnostic.severity === 'warning' ? `warning: ${diagnostic.text}` : diagnostic.text;
+  return diagnostic.frame ? `${head}\n${diagnostic.frame.replace(/^/gm, '    ')}\n` : `${head}\n`;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** Reads and validates the rules; I/O problems are usage errors (2), invalid rules exit 1. */
-async function loadRules(file: string, io: CliIO): Promise<RuleSet | number> {
+async function loadRules(file: string, io: CliIO): Promise<{ ruleSet: RuleSet; warnings: Diagnostic[] } | number> {
   let source: RulesSource;
   try {
     source = await readRulesSource(file);
@@ -105,11 +120,11 @@ async function loadRules(file: string, io: CliIO): Promise<RuleSet | number> {
   }
   const parsed = source.parse();
   if (!parsed.ok) {
-    io.err(`${parsed.errors.join('\n')}\n`);
-    io.err(`${file}: ${parsed.errors.length} error${parsed.errors.length === 1 ? '' : 's'}; the service would refuse to start with this file\n`);
+    for (const diagnostic of [...parsed.diagnostics, ...parsed.warnings]) io.err(formatDiagnostic(diagnostic));
+    io.err(`${file}: ${plural(parsed.errors.length, 'error')}; the service would refuse to start with this file\n`);
     return EXIT_INVALID_RULES;
   }
-  return parsed.ruleSet;
+  return { ruleSet: parsed.ruleSet, warnings: parsed.warnings };
 }
 
 function tokensOf(tokens: readonly ('identity' | 'access')[]): string {
@@ -168,11 +183,12 @@ async function check(args: string[], io: CliIO): Promise<number> {
   if (positionals.length === 0) throw new UsageError('check needs at least one RULES_FILE');
   let code = EXIT_OK;
   for (const file of positionals) {
-    const ruleSet = await loadRules(file, io);
-    if (typeof ruleSet === 'number') {
-      code = Math.max(code, ruleSet);
+    const loaded = await loadRules(file, io);
+    if (typeof loaded === 'number') {
+      code = Math.max(code, loaded);
       continue;
     }
+    const { ruleSet, warnings } = loaded;
     const count = ruleSet.rules.length;
     const lookups = ruleSet.lookups.length;
     const lookupCount = lookups > 0 ? `, ${lookups} lookup${lookups === 1 ? '' : 's'}` : '';
@@ -183,9 +199,12 @@ async function check(args: string[], io: CliIO): Promise<number> {
       io.out(`  rule set ${describeScope(scope)}\n`);
       for (const rule of ruleSet.rules) if (rule.set === scope.name) io.out(`  ${summarizeRule(rule)}\n`);
     }
-    for (const warning of ruleSet.warnings) io.out(`warning: ${warning}\n`);
-    if (values.strict && ruleSet.warnings.length > 0) code = Math.max(code, EXIT_INVALID_RULES);
     // Lookup files (secrets, CA, keys) are read by the service and by explain, not here: CI has no secrets.
+    for (const warning of warnings) io.err(formatDiagnostic(warning));
+    if (warnings.length > 0) {
+      io.err(`${file}: ${plural(warnings.length, 'warning')}${values.strict ? ' (--strict: failing)' : ' (the service starts anyway; --strict fails on warnings)'}\n`);
+      if (values.strict) code = Math.max(code, EXIT_INVALID_RULES);
+    }
   }
   return code;
 }
@@ -293,8 +312,9 @@ async function evaluateCommand(command: 'explain' | 'preview', args: string[], i
   if (!values.rules) throw new UsageError(`${command} needs --rules RULES_FILE`);
   if (!values.request && !values.template) throw new UsageError(`${command} needs --request PAYLOAD.json${command === 'preview' ? ' or --template NAME' : ''}`);
 
-  const ruleSet = await loadRules(values.rules, io);
-  if (typeof ruleSet === 'number') return ruleSet;
+  const loaded = await loadRules(values.rules, io);
+  if (typeof loaded === 'number') return loaded;
+  const { ruleSet } = loaded;
   const event = await loadRequest(values, io);
   if (typeof event === 'number') return event;
   const stubbed = await parseLookupStubs(values.lookup ?? [], ruleSet);

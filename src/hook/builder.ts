@@ -230,9 +230,13 @@ export function buildResponse(event: TokenHookEvent, evaluation: Evaluation, opt
   const pending: PendingOp[] = [];
   const nested: NestedOp[] = [];
   const kept = lastChangePerClaim(decision.changes, skipped);
-  // Claims changed as a whole: a change to one of their members or elements is left out.
+  // Claims changed as a whole: a change to one of their members or elements is left out (only
+  // computed when some change targets a member or element: most calls have none).
   let whole: Set<string> | undefined;
-  for (const change of kept) if (!change.at) (whole ??= new Set()).add(`${change.token}\u0000${change.claim}`);
+  if (kept.some((change) => change.at)) {
+    whole = new Set();
+    for (const change of kept) if (!change.at) whole.add(`${change.token}\u0000${change.claim}`);
+  }
   for (const change of kept) {
     const claims = mintedClaims(event, change.token);
     const skip = (reason: SkipReason): void => {

@@ -280,19 +280,23 @@ function describeLookup(lookup: ExplainedLookup): string {
   return `${head}: ${status}${facts.length > 0 ? `, ${facts.join(', ')}` : ''}${stale}${value}`;
 }
 
-/** `Rule set: portal: clientIds 0oa…` (explain and preview), for rules with scoped sets. */
-export function ruleSetLine(ruleSet: NonNullable<ExplainReport['ruleSet']>): string {
-  return `Rule set: ${ruleSet.match ?? `${ruleSet.name} (no scoped set matched: only the rules for every call ran)`}`;
+/** The `Rules:`, `Request:` (and `Rule set:`) lines that start the explain and preview reports. */
+export function reportHeader(report: Pick<ExplainReport, 'rules' | 'request' | 'ruleSet'>): string[] {
+  const r = report.request;
+  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
+  const lines = [
+    `Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`,
+    `Request:  ${facts.filter(Boolean).join(', ')}`,
+  ];
+  // With scoped rule sets: which one this call selected, and how it matches.
+  const set = report.ruleSet;
+  if (set) lines.push(`Rule set: ${set.match ?? `${set.name} (no scoped set matched: only the rules for every call ran)`}`);
+  return lines;
 }
 
 /** The human-readable report printed by `okta-token-hook explain`. */
 export function formatExplainText(report: ExplainReport): string {
-  const lines: string[] = [];
-  const r = report.request;
-  lines.push(`Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`);
-  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
-  lines.push(`Request:  ${facts.filter(Boolean).join(', ')}`);
-  if (report.ruleSet) lines.push(ruleSetLine(report.ruleSet));
+  const lines: string[] = reportHeader(report);
   const applied = report.explained.reduce((n, rule) => n + rule.changes.filter((c) => c.status === 'applied').length, 0);
   lines.push(
     report.outcome === 'denied'

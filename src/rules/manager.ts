@@ -16,7 +16,7 @@ import { LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
 import type { LookupContext, LookupOutcome } from '../lookups/types';
 import { lookupFingerprints, RulesEngine, type LookupResolver } from './engine';
-import type { ParseRulesOptions } from './load';
+import type { Diagnostic, ParseRulesOptions } from './load';
 import { isDirectory, readRulesSource, type RulesSource } from './source';
 import { RulesFileError, type RuleSet } from './types';
 
@@ -157,7 +157,7 @@ export class RulesManager {
       },
       'rules loaded',
     );
-    manager.#warn(parsed.ruleSet);
+    manager.#warn(parsed.warnings);
     return manager;
   }
 
@@ -249,7 +249,7 @@ export class RulesManager {
     this.#suspectHash = undefined;
     const result: ReloadResult = { result: 'success', version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, changed: true, trigger };
     this.#logger.info({ rulesFile: this.file, version: result.version, previousVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
-    this.#warn(parsed.ruleSet);
+    this.#warn(parsed.warnings);
     this.#options.onReload?.(result);
     return result;
   }
@@ -298,9 +298,9 @@ export class RulesManager {
     return result;
   }
 
-  /** Overlapping rule sets load, but are worth a look. */
-  #warn(ruleSet: RuleSet): void {
-    if (ruleSet.warnings.length > 0) this.#logger.warn({ rulesFile: this.file, warnings: [...ruleSet.warnings] }, 'rule sets overlap');
+  /** Warnings (overlapping rule sets, rules that never match...) do not stop loading, but are worth a look. */
+  #warn(warnings: readonly Diagnostic[]): void {
+    if (warnings.length > 0) this.#logger.warn({ rulesFile: this.file, warnings: warnings.map((w) => w.text) }, 'rules loaded with warnings');
   }
 
   /** A rules directory is watched itself (files added, changed, removed; ConfigMap symlink swaps); a file through its directory. */

@@ -9,7 +9,7 @@ import { applyOktaResponse, mintedTokens, type MintedToken } from '../hook/okta-
 import type { JsonValue, TokenHookEvent, TokenKind } from '../hook/types';
 import { isJsonObject } from '../shared/values';
 import type { RulesEngine } from './engine';
-import { explain, ruleSetLine, type ExplainOptions, type ExplainReport } from './explain';
+import { explain, reportHeader, type ExplainOptions, type ExplainReport } from './explain';
 import { TOKEN_LABEL } from './types';
 
 export type DiffKind = 'added' | 'removed' | 'changed' | 'unchanged';
@@ -145,12 +145,7 @@ function lifetimeText(token: TokenPreview): string {
 
 /** The human-readable report printed by `okta-token-hook preview`. */
 export function formatPreviewText(report: PreviewReport): string {
-  const lines: string[] = [];
-  const r = report.request;
-  lines.push(`Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`);
-  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
-  lines.push(`Request:  ${facts.filter(Boolean).join(', ')}`);
-  if (report.explain.ruleSet) lines.push(ruleSetLine(report.explain.ruleSet));
+  const lines: string[] = reportHeader({ ...report, ruleSet: report.explain.ruleSet });
   switch (report.outcome) {
     case 'denied':
       lines.push(

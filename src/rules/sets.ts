@@ -210,7 +210,9 @@ export function analyzeScopes(scopes: readonly RuleScope[]): { errors: string[];
         return;
       }
     }
-    for (let j = 0; j < i; j++) {
+    // A catch-all (`match: {}`) overlaps everything on purpose: it takes what no earlier set took.
+    const catchAll = !mine.issuers && !mine.servers && !mine.clientIds && !mine.conditional;
+    for (let j = 0; j < i && !catchAll; j++) {
       const earlier = criteria[j] as Criteria | 'never';
       const other = scopes[j] as RuleScope;
       if (earlier === 'never' || !overlaps(earlier, mine)) continue;

@@ -12,7 +12,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LookupDefinition } from '../lookups/types';
-import { parseRules, readRulesText, rulesVersion, type ParseRulesOptions, type ParseRulesResult } from './load';
+import { parseRules, readRulesText, rulesVersion, type Diagnostic, type ParseRulesOptions, type ParseRulesResult } from './load';
 import { analyzeScopes, fileScopeName } from './sets';
 import { RulesFileError, type CompiledRule, type RuleScope } from './types';
 
@@ -69,23 +69,28 @@ export async function readRulesSource(path: string): Promise<RulesSource> {
   return { path, directory: true, hash, files, parse: (options) => combine(path, hash, files, texts, options) };
 }
 
+const problem = (text: string): Diagnostic => ({ severity: 'error', text });
+
 function combine(dir: string, version: string, files: string[], texts: string[], options: ParseRulesOptions | undefined): ParseRulesResult {
-  const errors: string[] = [];
+  const errors: Diagnostic[] = [];
+  const warnings: Diagnostic[] = [];
   const unscoped: CompiledRule[] = [];
   const scoped: CompiledRule[] = [];
   const scopes: RuleScope[] = [];
   const lookups = new Map<string, { definition: LookupDefinition; file: string }>();
   const setFiles = new Map<string, string>();
   files.forEach((file, i) => {
-    const parsed = parseRules(texts[i] ?? '', file, options);
+    // Each file is validated on its own; rule sets are checked once, across the files, below.
+    const parsed = parseRules(texts[i] ?? '', file, { ...options, skipScopeAnalysis: true });
+    warnings.push(...parsed.warnings);
     if (!parsed.ok) {
-      errors.push(...parsed.errors);
+      errors.push(...parsed.diagnostics);
       return;
     }
     const stem = fileScopeName(file);
     const { ruleSet } = parsed;
     if (!stem && ruleSet.rules.some((rule) => rule.set === undefined)) {
-      errors.push(`${file}: the file name must be lower-case letters, digits and - (with .yaml, .yml or .json): its rules are named after it`);
+      errors.push(problem(`${file}: the file name must be lower-case letters, digits and - (with .yaml, .yml or .json): its rules are named after it`));
       return;
     }
     for (const rule of ruleSet.rules) {
@@ -94,7 +99,7 @@ function combine(dir: string, version: string, files: string[], texts: string[],
     }
     for (const scope of ruleSet.scopes) {
       const first = setFiles.get(scope.name);
-      if (first) errors.push(`${file}: rule set "${scope.name}" is also declared in ${first}: set names must be unique in the directory`);
+      if (first) errors.push(problem(`${file}: rule set "${scope.name}" is also declared in ${first}: set names must be unique in the directory`));
       else setFiles.set(scope.name, file);
       scopes.push(scope);
     }
@@ -102,17 +107,15 @@ function combine(dir: string, version: string, files: string[], texts: string[],
       const known = lookups.get(definition.name);
       if (!known) lookups.set(definition.name, { definition, file });
       else if (known.definition.fingerprint !== definition.fingerprint || known.definition.type !== definition.type) {
-        errors.push(`${file}: lookup "${definition.name}" is also defined, differently, in ${known.file}: a lookup shared by several files must be defined identically`);
+        errors.push(problem(`${file}: lookup "${definition.name}" is also defined, differently, in ${known.file}: a lookup shared by several files must be defined identically`));
       }
     }
   });
-  if (errors.length > 0) return { ok: false, errors };
-  const analysis = analyzeScopes(scopes);
-  if (analysis.errors.length > 0) return { ok: false, errors: analysis.errors };
+  const analysis = errors.length > 0 ? { errors: [], warnings: [] } : analyzeScopes(scopes);
+  errors.push(...analysis.errors.map(problem));
+  warnings.push(...analysis.warnings.map((text): Diagnostic => ({ severity: 'warning', text })));
+  if (errors.length > 0) return { ok: false, errors: errors.map((d) => d.text), diagnostics: errors, warnings };
   const rules = [...unscoped, ...scoped];
   rules.forEach((rule, index) => (rule.index = index));
-  return {
-    ok: true,
-    ruleSet: { file: dir, version, rules, lookups: [...lookups.values()].map((entry) => entry.definition), scopes, warnings: analysis.warnings },
-  };
+  return { ok: true, ruleSet: { file: dir, version, rules, lookups: [...lookups.values()].map((entry) => entry.definition), scopes }, warnings };
 }

@@ -81,8 +81,6 @@ export interface RuleSet {
   lookups: readonly LookupDefinition[];
   /** Scoped sets in selection order (empty: every rule applies to every call). */
   scopes: readonly RuleScope[];
-  /** Notes that do not prevent loading (overlapping sets), one line each. */
-  warnings: readonly string[];
 }
 
 /** A rules file that cannot be used; `errors` holds every problem found, one line each. */

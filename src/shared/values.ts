@@ -7,14 +7,22 @@ export type Path = (string | number)[];
 export interface Problem {
   path: Path;
   message: string;
+  /** Where in the string value at `path` (a CEL expression) the problem is, for line/column and a caret. */
+  offset?: number;
+  length?: number;
 }
 
 /** The part every document validator shares (rules, lookups): problems with their paths, unknown keys. */
 export class ProblemCollector {
   readonly problems: Problem[] = [];
 
-  add(path: Path, message: string): void {
-    this.problems.push({ path, message });
+  add(path: Path, message: string, at?: { offset?: number; length?: number }): void {
+    const problem: Problem = { path, message };
+    if (at?.offset !== undefined) {
+      problem.offset = at.offset;
+      if (at.length !== undefined) problem.length = at.length;
+    }
+    this.problems.push(problem);
   }
 
   unknownKeys(value: Record<string, unknown>, allowed: readonly string[], path: Path): void {
@@ -57,7 +65,10 @@ export function closest(name: string, candidates: Iterable<string>): string | un
     }
   }
   const limit = name.length <= 3 ? 1 : name.length <= 6 ? 2 : 3;
-  return bestDistance <= limit ? best : undefined;
+  if (bestDistance <= limit) return best;
+  // A prefix of a longer name (`mfa` for `mfaActive`).
+  if (name.length >= 3) for (const candidate of candidates) if (candidate.toLowerCase().startsWith(name.toLowerCase()) && candidate !== name) return candidate;
+  return undefined;
 }
 
 /** `; did you mean "when"?` or nothing. */

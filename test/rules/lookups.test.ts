@@ -39,7 +39,7 @@ describe('lookups in the rules file: load-time checks', () => {
 
   it('rejects a rule that reads a lookup the file does not define', () => {
     expect(errorsFor(`${lookups}rules:\n  - name: r\n    claims:\n      - { name: tier, expr: 'lookup.crn.tier' }\n`)).toEqual([
-      'rules.yaml: rule "r" (#1): claims[0].expr: lookup "crn" is not defined under lookups: (defined: crm) (line 8)',
+      'rules.yaml: rule "r" (#1): claims[0].expr: lookup "crn" is not defined; did you mean "crm"? (define it under lookups:; defined: crm) (line 8)',
     ]);
   });
 

@@ -1,19 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli';
 import { OKTA_FIXTURES } from '../helpers/fixtures';
-import { EXAMPLE_RULES, rulesFixturePath } from './helpers';
+import { cli, EXAMPLE_RULES, rulesFixturePath } from './helpers';
 
 const OKTA = join(__dirname, '..', 'fixtures', 'okta');
 const NESTED_RULES = join(__dirname, '..', '..', 'examples', 'nested-claims.yaml');
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 interface PreviewJson {
   outcome: string;

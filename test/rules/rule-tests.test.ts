@@ -2,18 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli';
 import { TEMPLATE_NAMES, TEMPLATE_SOURCES, template } from '../../src/rules/testing/templates';
 import { applyOverride, parseOverridePath } from '../../src/rules/testing/request';
 import { parseTestFile } from '../../src/rules/testing/spec';
 import { oktaFixture } from '../helpers/fixtures';
+import { cli } from './helpers';
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 const RULES = `lookups:
   crm:
@@ -117,9 +111,9 @@ tests:
     const { code, out } = await cli('test', file);
     expect(code).toBe(1);
     expect(out).toContain('      access token, claim "region":\n        expected: "eu"\n        actual:   (absent)\n');
-    expect(out).toContain('      rule "region" failed: claims[0].expr: lookup "crm" failed (circuit_open: circuit breaker open (stub)); onError: skip\n');
+    expect(out).toContain('      rule "region" failed: claims[0].expr: lookup "crm" failed (circuit_open: stub: circuit breaker open); onError: skip\n');
     expect(out).toContain('      rule "tier": tier took its fallback (lookup crm failed)\n');
-    expect(out).toContain('      lookup crm: circuit_open (circuit breaker open (stub))\n');
+    expect(out).toContain('      lookup crm: circuit_open (stub: circuit breaker open)\n');
     expect(out).toMatch(/\n2 passed, 1 failed\n$/);
   });
 

@@ -15,10 +15,10 @@ export type StubStatus = (typeof STUB_STATUSES)[number];
 export type LookupStub = { value: JsonValue } | { status: StubStatus };
 
 const FAILURE_TEXT: Record<Exclude<StubStatus, 'not_found'>, string> = {
-  timeout: 'timed out (stub)',
-  error: 'upstream error (stub)',
-  circuit_open: 'circuit breaker open (stub)',
-  rejected: 'concurrency limit reached (stub)',
+  timeout: 'stub: timed out',
+  error: 'stub: upstream error',
+  circuit_open: 'stub: circuit breaker open',
+  rejected: 'stub: concurrency limit reached',
 };
 
 export class StubLookups implements LookupResolver {
