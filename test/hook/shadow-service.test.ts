@@ -12,6 +12,7 @@ import { Metrics } from '../../src/observability/metrics';
 import { RulesManager } from '../../src/rules/manager';
 import { metricValue } from '../helpers/app';
 import { startHook, type RunningHook } from '../helpers/service';
+import { installTestTracing } from '../observability/support/otel';
 import { oktaFixture, type OktaFixture } from '../helpers/fixtures';
 import { startUpstream, type Upstream } from '../helpers/upstream';
 
@@ -220,6 +221,29 @@ describe('shadow rules through the HTTP service', () => {
     } finally {
       await liveOnly.close();
       await withShadow.close();
+    }
+  });
+
+  it('records a shadow span with an event naming the kinds and claims (never values) for sampled calls', async () => {
+    const tracing = installTestTracing();
+    const env = { HOOK_DEBUG_CONTEXT: 'false' };
+    const service = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, lookupsYaml(upstream.origin) + SHADOW_RULES, env);
+    try {
+      await service.call(oktaFixture('token-hook-authcode-full'));
+      await comparisons(service.metrics, 1);
+      const span = tracing.exporter.getFinishedSpans().find((s) => s.name === 'shadow rules');
+      expect(span?.attributes).toMatchObject({ 'okta.shadow.result': 'differs', 'okta.shadow.differences': 3 });
+      const hook = tracing.exporter.getFinishedSpans().find((s) => s.name === 'POST /hooks/token');
+      expect(span?.parentSpanContext?.spanId ?? (span as unknown as { parentSpanId?: string }).parentSpanId).toBe(hook?.spanContext().spanId);
+      const event = span?.events.find((e) => e.name === 'okta.shadow.comparison');
+      expect(event?.attributes).toMatchObject({
+        'okta.shadow.kinds': expect.arrayContaining(['claim_added', 'claim_changed', 'claim_removed']),
+        'okta.shadow.claims': expect.arrayContaining(['tier', 'full_name', 'department']),
+      });
+      expect(JSON.stringify(span?.attributes) + JSON.stringify(span?.events)).not.toMatch(/platinum|gold|cardiology|Jordan/);
+    } finally {
+      await service.close();
+      tracing.uninstall();
     }
   });
 
