@@ -247,6 +247,49 @@ describe('shadow rules through the HTTP service', () => {
     }
   });
 
+  it('hot-reloads the shadow file on its own: a new version is compared from the next call, a broken one keeps the previous', async () => {
+    const liveFile = join(dir, 'hot-live.yaml');
+    const shadowFile = join(dir, 'hot-shadow.yaml');
+    const rules = lookupsYaml(upstream.origin) + LIVE_RULES;
+    await writeFile(liveFile, rules);
+    await writeFile(shadowFile, rules);
+    const live = await RulesManager.create({ file: liveFile, watch: false });
+    const liveVersion = live.version;
+    const reloads: string[] = [];
+    const shadow = await RulesManager.create({ file: shadowFile, watch: true, debounceMs: 50, shareLookupsWith: live.provider, onReload: (r) => reloads.push(r.result) });
+    const metrics = new Metrics({ version: 'test' });
+    metrics.enableShadow();
+    const hook = await startHook({ engine: live.provider, shadow: shadow.provider, metrics, env: { HOOK_DEBUG_CONTEXT: 'false' } });
+    const waitFor = async (what: string, done: () => boolean): Promise<void> => {
+      const until = Date.now() + 10_000;
+      while (!done()) {
+        if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    };
+    try {
+      await hook.call(oktaFixture('token-hook-authcode-full'));
+      await comparisons(metrics, 1);
+      expect(await metricValue(metrics, 'okta_hook_shadow_comparisons_total', { result: 'same' })).toBe(1);
+      await writeFile(shadowFile, rules.replace('gold', 'platinum'));
+      await waitFor('the shadow reload', () => reloads.includes('success'));
+      await hook.call(oktaFixture('token-hook-authcode-full'));
+      await comparisons(metrics, 2);
+      expect(await metricValue(metrics, 'okta_hook_shadow_differences_total', { kind: 'claim_changed' })).toBe(1);
+      await writeFile(shadowFile, 'rules: [');
+      await waitFor('the failed shadow reload', () => reloads.includes('failure'));
+      await hook.call(oktaFixture('token-hook-authcode-full'));
+      await comparisons(metrics, 3);
+      expect(await metricValue(metrics, 'okta_hook_shadow_differences_total', { kind: 'claim_changed' })).toBe(2);
+      // The live rules never moved.
+      expect(live.version).toBe(liveVersion);
+    } finally {
+      await hook.close();
+      await shadow.close();
+      await live.close();
+    }
+  });
+
   it('is off by default: no shadow series without RULES_SHADOW_FILE', async () => {
     const service = await startService(dir, lookupsYaml(upstream.origin) + LIVE_RULES, undefined);
     try {
