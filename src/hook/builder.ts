@@ -152,7 +152,8 @@ function planNestedChange(change: ClaimChange & { at: NonNullable<ClaimChange['a
     const index = at.index as number;
     if (change.kind === 'remove') return index < node.length ? make({ op: 'remove', path: `${pointer}/${index}` }, 1, { array: pointer, index }) : 'index_out_of_range';
     if (index < node.length) return make({ op: 'replace', path: `${pointer}/${index}`, value: change.value }, 0);
-    return index === node.length ? make({ op: 'add', path: `${pointer}/${index}`, value: change.value }, 2) : 'index_out_of_range';
+    // Just past the end is an append; sent as `-` because removals before it shorten the array.
+    return index === node.length ? make({ op: 'add', path: `${pointer}/-`, value: change.value }, 2) : 'index_out_of_range';
   }
   const leaf = members.at(-1);
   if (leaf === undefined || !isObject(node)) return 'parent_missing';

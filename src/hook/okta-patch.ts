@@ -134,7 +134,8 @@ function applyOperation(kind: TokenKind, token: MintedToken, original: ClaimsMap
 
 /** Applies a hook response the way Okta does. Never throws; never mutates `event` or `response`. */
 export function applyOktaResponse(event: TokenHookEvent, response: unknown): OktaResult {
-  const before = mintedTokens(event);
+  /** Patched in place, command by command; discarded when any operation is rejected. */
+  const tokens = mintedTokens(event);
   const rejected = (reason: string): OktaResult => ({ outcome: 'rejected', reason, tokens: mintedTokens(event) });
   if (!isJsonObject(response)) return rejected('the response is not a JSON object');
   if (Buffer.byteLength(JSON.stringify(response)) > OKTA_MAX_RESPONSE_BYTES) return rejected('the response is larger than 256 KB');
@@ -142,7 +143,7 @@ export function applyOktaResponse(event: TokenHookEvent, response: unknown): Okt
     const summary = isJsonObject(response.error) && typeof response.error.errorSummary === 'string' ? response.error.errorSummary : OKTA_DEFAULT_ERROR;
     return { outcome: 'denied', message: summary };
   }
-  if (response.commands === undefined || response.commands === null) return { outcome: 'unchanged', tokens: before };
+  if (response.commands === undefined || response.commands === null) return { outcome: 'unchanged', tokens };
   if (!Array.isArray(response.commands)) return rejected('"commands" is not an array');
   const originals = mintedTokens(event);
   let operations = 0;
@@ -151,7 +152,7 @@ export function applyOktaResponse(event: TokenHookEvent, response: unknown): Okt
       if (!isJsonObject(command)) throw new Rejected('a command is not an object');
       const kind = typeof command.type === 'string' ? COMMAND_TOKEN[command.type] : undefined;
       if (!kind) throw new Rejected(`unknown command type ${JSON.stringify(command.type)}`);
-      const token = before[kind];
+      const token = tokens[kind];
       if (!token) throw new Rejected(`${String(command.type)} but no ${kind === 'identity' ? 'ID' : 'access'} token is being minted`);
       if (!Array.isArray(command.value)) throw new Rejected(`${String(command.type)}: "value" is not an array`);
       for (const operation of command.value) {
@@ -163,5 +164,5 @@ export function applyOktaResponse(event: TokenHookEvent, response: unknown): Okt
     if (err instanceof Rejected) return rejected(err.message);
     throw err;
   }
-  return { outcome: operations > 0 ? 'patched' : 'unchanged', tokens: before };
+  return { outcome: operations > 0 ? 'patched' : 'unchanged', tokens };
 }

@@ -422,8 +422,27 @@ class RuleValidator extends ProblemCollector {
     }
   }
 
+  /** A member or element change that another rule's change of the whole claim drops whenever both match. */
+  wholeClaimWarnings(rules: readonly CompiledRule[]): void {
+    const whole = new Map<string, CompiledRule>();
+    for (const rule of rules) for (const item of [...rule.claims, ...rule.remove]) if (!item.at) for (const token of item.tokens) if (!whole.has(`${token}\u0000${item.name}`)) whole.set(`${token}\u0000${item.name}`, rule);
+    if (whole.size === 0) return;
+    for (const rule of rules) {
+      for (const item of [...rule.claims, ...rule.remove]) {
+        if (!item.at) continue;
+        const other = item.tokens.map((token) => whole.get(`${token}\u0000${item.name}`)).find((r) => r !== undefined && r !== rule);
+        if (!other) continue;
+        this.warn(
+          ['rules', rule.index, ...fieldSegments(item.field), 'name'],
+          `"${targetLabel(item.name, item.at)}" is left out whenever rule "${other.name}" (#${other.index + 1}) also matches: it sets or removes the whole claim "${item.name}", which wins over changes inside it`,
+        );
+      }
+    }
+  }
+
   /** A claim a rule sets that a later, unconditional rule always sets or removes again (later rules win). */
   overrideWarnings(rules: readonly CompiledRule[]): void {
+    this.wholeClaimWarnings(rules);
     for (const later of rules) {
       if (!alwaysMatches(later.when) || later.deny !== undefined) continue;
       const always = new Map<string, string>();

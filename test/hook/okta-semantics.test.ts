@@ -130,6 +130,16 @@ describe('nested claims in the Okta-safe builder', () => {
     expect(okta.outcome === 'patched' && okta.tokens.identity?.claims.preferred_clinics).toEqual(['z']);
   });
 
+  it('sends a set just past the end as an append, so a removal before it cannot push it out of range', () => {
+    const result = build('token-hook-authcode-full', [set('identity', 'preferred_clinics', 'west', { index: 2 }), remove('identity', 'preferred_clinics', { index: 0 })]);
+    expect(result.response.commands?.[0]?.value).toEqual([
+      { op: 'remove', path: '/claims/preferred_clinics/0' },
+      { op: 'add', path: '/claims/preferred_clinics/-', value: 'west' },
+    ]);
+    const okta = applyOktaResponse(oktaFixture('token-hook-authcode-full'), result.response);
+    expect(okta.outcome === 'patched' && okta.tokens.identity?.claims.preferred_clinics).toEqual(['east-annex', 'west']);
+  });
+
   it('leaves out member changes of a claim that is set or removed as a whole', () => {
     const result = build('token-hook-authcode-full', [set('identity', 'employee_profile', 'X', { member: ['department'] }, 'a'), remove('identity', 'employee_profile', undefined, 'b')]);
     expect(result.response.commands?.[0]?.value).toEqual([{ op: 'remove', path: '/claims/employee_profile' }]);
@@ -171,7 +181,7 @@ describe('nested claims in the Okta-safe builder', () => {
         const okta = applyOktaResponse(event, built.response);
         if (okta.outcome === 'rejected') throw new Error(`Okta would reject: ${okta.reason}\n${JSON.stringify(built.response.commands)}`);
       }),
-      { numRuns: 400 },
+      { numRuns: 1000 },
     );
   });
 });

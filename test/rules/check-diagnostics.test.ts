@@ -123,6 +123,19 @@ describe('stricter check: warnings', () => {
     ]);
   });
 
+  it('flags member changes another rule drops by changing the whole claim', () => {
+    const text = `rules:
+  - name: a
+    claims: [{ name: employee_profile, member: department, value: X, tokens: [id] }]
+  - name: b
+    when: 'user != null'
+    remove: [{ name: employee_profile, tokens: [id] }]
+`;
+    expect(warnings(text)).toEqual([
+      'rules.yaml: rule "a" (#1): claims[0].name: "employee_profile.department" is left out whenever rule "b" (#2) also matches: it sets or removes the whole claim "employee_profile", which wins over changes inside it (line 3)',
+    ]);
+  });
+
   it('prints warnings without failing, unless --strict', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'check-'));
     try {

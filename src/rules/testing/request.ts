@@ -114,8 +114,8 @@ export function applyOverride(event: TokenHookEvent, path: string, value: unknow
       return;
     case 'grantType':
       if (rest.length > 0) throw new OverrideError(`"${path}": grantType is a string`);
-      protocolRequest(event).grant_type = value ?? undefined;
       if (value === null) delete protocolRequest(event).grant_type;
+      else protocolRequest(event).grant_type = value;
       return;
     case 'scopes': {
       // Granted scopes are the keys of data.access.scopes; the request's scope string follows them.
