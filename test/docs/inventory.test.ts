@@ -166,7 +166,9 @@ function documentedCliFlags(list: Page[], commands: string[]): Array<{ page: str
     for (const context of contexts(page)) {
       const spans = codeSpans(context);
       if (!commandLine.test(context) && !spans.some((s) => commands.includes(s))) continue;
-      for (const span of spans) if (/^--[a-z]/.test(span)) found.push({ page: page.path, flag: flagsIn(span)[0] as string });
+      // `--set...` next to Helm is Helm's (the chart values check reads it), even beside a CLI command.
+      const helm = /\bhelm\b|\bchart\b/i.test(context);
+      for (const span of spans) if (/^--[a-z]/.test(span) && !(helm && span.startsWith('--set'))) found.push({ page: page.path, flag: flagsIn(span)[0] as string });
     }
   }
   return found;
@@ -193,7 +195,8 @@ describe('CLI flags in the docs', () => {
     const page: Page = {
       path: 'x.md',
       text: '',
-      prose: 'Use `explain` with `--jsonn`.\n\nPrometheus needs `--enable-feature=exemplar-storage`.\n\nRun `okta-token-hook check --strict x.yaml`.',
+      prose:
+        'Use `explain` with `--jsonn`.\n\nPrometheus needs `--enable-feature=exemplar-storage`.\n\nRun `okta-token-hook check --strict x.yaml`.\n\n`check` it, then Helm: `--set-file rules.content=x.yaml`.',
       blocks: [{ lang: 'bash', line: 1, marker: undefined, text: 'npx okta-token-hook explain --rules r.yaml \\\n  --request p.json && helm install x --set a=b' }],
     };
     expect(documentedCliFlags([page], ['check', 'explain'])).toEqual([

@@ -22,11 +22,34 @@ interface Query {
   expr: string;
 }
 
+/**
+ * The queries of a promql block: one per unindented line, with the indented lines after it as its
+ * continuation; `#` comments and blank lines separate queries.
+ */
+function splitQueries(text: string): string[] {
+  const queries: string[] = [];
+  let current: string[] = [];
+  const flush = (): void => {
+    if (current.length > 0) queries.push(current.join('\n'));
+    current = [];
+  };
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' || line.trim().startsWith('#')) flush();
+    else if (/^\s/.test(line) && current.length > 0) current.push(line);
+    else {
+      flush();
+      current.push(line);
+    }
+  }
+  flush();
+  return queries;
+}
+
 /** Queries of the pages: promql blocks, and spans naming our series with a call or a label matcher. */
 function queriesOf(pages: Page[]): Query[] {
   const queries: Query[] = [];
   for (const page of pages) {
-    for (const block of page.blocks) if (block.lang === 'promql') queries.push({ where: `${page.path}:${block.line}`, expr: block.text.trim() });
+    for (const block of page.blocks) if (block.lang === 'promql') for (const expr of splitQueries(block.text)) queries.push({ where: `${page.path}:${block.line}`, expr });
     for (const span of codeSpans(page.prose)) {
       const names = /\b(okta_hook_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b|:okta_hook_/.test(span);
       const query = /\(/.test(span) || /\{[^}]*=/.test(span);
@@ -43,6 +66,10 @@ const queries = queriesOf(pages);
 describe('Prometheus queries in the docs', () => {
   it('are found (runbook first queries, rotation checks)', () => {
     expect(queries.filter((q) => q.where.startsWith('docs/runbook.md')).length).toBeGreaterThanOrEqual(16);
+  });
+
+  it('split a block into its queries: comments and unindented lines start a new one', () => {
+    expect(splitQueries('# a\nsum(rate(x[5m]))\n  / sum(rate(y[5m]))\n# b\nup == 0\nup == 1\n')).toEqual(['sum(rate(x[5m]))\n  / sum(rate(y[5m]))', 'up == 0', 'up == 1']);
   });
 
   it('name only recording rules that the chart defines', () => {
