@@ -1,24 +1,37 @@
 #!/usr/bin/env node
 /**
- * The second reference point for `npm run bench`: the chosen stack (Koa, @koa/router,
- * koa-bodyparser) with no logic at all, answering the same static JSON as baseline-server.js.
- * What the hook costs above this is our own code and observability; what this costs above the
- * bare node:http baseline is the framework.
+ * The Koa floor of `npm run bench`: the chosen stack (Koa, @koa/router, koa-bodyparser) doing the
+ * seed sample's work (bench/express-seed-server.js: header compare, body read, one static `add`
+ * patch) and nothing else. What the hook costs above this is our own code and observability; what
+ * this costs above the bare node:http baseline is the framework.
  */
 'use strict';
+const { timingSafeEqual } = require('node:crypto');
 const Koa = require('koa');
 const Router = require('@koa/router');
 const bodyParser = require('koa-bodyparser');
 
-const body = JSON.stringify({ commands: [{ type: 'com.okta.identity.patch', value: [{ op: 'add', path: '/claims/custom-claim', value: 'hello-from-hook' }] }] });
+const secret = Buffer.from(process.env.HOOK_SECRET || '');
+const safeCompare = (value) => {
+  const given = Buffer.from(String(value || ''));
+  return given.length === secret.length && timingSafeEqual(given, secret);
+};
+
 const app = new Koa();
 const router = new Router();
 router.get('/readyz', (ctx) => {
   ctx.body = { status: 'ready' };
 });
 router.post('/hooks/token', bodyParser({ enableTypes: ['json'] }), (ctx) => {
-  ctx.type = 'application/json';
-  ctx.body = body;
+  if (!safeCompare(ctx.get('authorization'))) {
+    ctx.status = 401;
+    ctx.body = { error: 'unauthorized' };
+    return;
+  }
+  const body = ctx.request.body;
+  const claims = body && body.data && body.data.identity && body.data.identity.claims;
+  const username = claims ? claims.preferred_username : undefined;
+  ctx.body = { commands: [{ type: 'com.okta.identity.patch', value: [{ op: 'add', path: '/claims/extPatientId', value: username ? '1234' : 'unknown' }] }] };
 });
 app.use(router.routes());
 const server = app.listen(Number(process.env.HOOK_PORT), process.env.HOOK_HOST || '127.0.0.1');
