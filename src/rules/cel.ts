@@ -10,7 +10,7 @@
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
 import type { JsonValue } from '../hook/types';
 
-/** A CEL variable available to rules, with the type the checker sees and the README description. */
+/** A CEL variable available to rules, with the type the checker sees and its description in docs/rules/reference.md. */
 export interface CelVariable {
   name: string;
   type: string;
