@@ -54,6 +54,7 @@ function cellMetrics() {
     metrics.requestStarted();
     metrics.recordAuth({ ok: true, method: 'header', credential: 'slot-1' });
     metrics.recordEvaluation(RULES, APPLIED, []);
+    metrics.requestEnded();
     metrics.recordRequest('patched', 0.0004, undefined, i % 10 === 0 ? TRACE : undefined);
   };
 }

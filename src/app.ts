@@ -172,6 +172,7 @@ export function createApp(deps: AppDeps): Koa {
       const spanContext = span.spanContext();
       const sampled = (spanContext.traceFlags & 1) === 1;
       span.end();
+      metrics?.requestEnded();
       metrics?.recordRequest(outcome, seconds, logFields.clientId as string | undefined, sampled ? spanContext.traceId : undefined);
       if (config.logging.requests) {
         const level = outcome === 'error' ? 'error' : outcome === 'unauthorized' || outcome === 'bad_request' ? 'warn' : 'info';

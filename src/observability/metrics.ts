@@ -345,14 +345,17 @@ export class Metrics {
     return 'other';
   }
 
-  /** A hook call started (okta_hook_in_flight_requests, read at scrape time). */
+  /** A hook call started / ended: okta_hook_in_flight_requests, read at scrape time. */
   requestStarted(): void {
     this.inFlightCount++;
   }
 
-  /** A hook call answered: in-flight gauge, request counter, duration histogram (exemplar when traced). */
-  recordRequest(outcome: HookOutcome, seconds: number, clientId?: string, traceId?: string): void {
+  requestEnded(): void {
     this.inFlightCount--;
+  }
+
+  /** A hook call answered: request counter, duration histogram (exemplar when traced). */
+  recordRequest(outcome: HookOutcome, seconds: number, clientId?: string, traceId?: string): void {
     this.requestCells.inc(outcome, this.clientIdLabel ? this.clientLabel(clientId) : '');
     let cell = this.durationCells.get(outcome);
     if (!cell) this.durationCells.set(outcome, (cell = new HistogramCell({ hook: 'token', outcome }, DURATION_BUCKETS)));
