@@ -7,25 +7,15 @@
  * outside measurements. Express is a devDependency used by the benchmark only.
  */
 'use strict';
-const { timingSafeEqual } = require('node:crypto');
 const express = require('express');
-
-const secret = Buffer.from(process.env.HOOK_SECRET || '');
-const safeCompare = (value) => {
-  const given = Buffer.from(String(value || ''));
-  return given.length === secret.length && timingSafeEqual(given, secret);
-};
+const { safeCompare, patchFor } = require('./seed-work');
 
 const app = express();
 app.use(express.json());
 app.get('/readyz', (req, res) => res.json({ status: 'ready' }));
 app.post('/hooks/token', (req, res) => {
   if (!safeCompare(req.headers.authorization)) return res.status(401).json({ error: 'unauthorized' });
-  const claims = req.body && req.body.data && req.body.data.identity && req.body.data.identity.claims;
-  const username = claims ? claims.preferred_username : undefined;
-  res.status(200).json({
-    commands: [{ type: 'com.okta.identity.patch', value: [{ op: 'add', path: '/claims/extPatientId', value: username ? '1234' : 'unknown' }] }],
-  });
+  res.status(200).json(patchFor(req.body));
 });
 const server = app.listen(Number(process.env.HOOK_PORT), process.env.HOOK_HOST || '127.0.0.1');
 server.keepAliveTimeout = 65000;

@@ -6,16 +6,10 @@
  * this costs above the bare node:http baseline is the framework.
  */
 'use strict';
-const { timingSafeEqual } = require('node:crypto');
 const Koa = require('koa');
 const Router = require('@koa/router');
 const bodyParser = require('koa-bodyparser');
-
-const secret = Buffer.from(process.env.HOOK_SECRET || '');
-const safeCompare = (value) => {
-  const given = Buffer.from(String(value || ''));
-  return given.length === secret.length && timingSafeEqual(given, secret);
-};
+const { safeCompare, patchFor } = require('./seed-work');
 
 const app = new Koa();
 const router = new Router();
@@ -28,10 +22,7 @@ router.post('/hooks/token', bodyParser({ enableTypes: ['json'] }), (ctx) => {
     ctx.body = { error: 'unauthorized' };
     return;
   }
-  const body = ctx.request.body;
-  const claims = body && body.data && body.data.identity && body.data.identity.claims;
-  const username = claims ? claims.preferred_username : undefined;
-  ctx.body = { commands: [{ type: 'com.okta.identity.patch', value: [{ op: 'add', path: '/claims/extPatientId', value: username ? '1234' : 'unknown' }] }] };
+  ctx.body = patchFor(ctx.request.body);
 });
 app.use(router.routes());
 const server = app.listen(Number(process.env.HOOK_PORT), process.env.HOOK_HOST || '127.0.0.1');
