@@ -1,7 +1,9 @@
 /**
  * createApp(deps): the Koa application on the hook port. Builds, never listens, never reads the
- * environment. Middleware order: error boundary -> router (probes unauthenticated; the hook route
- * checks content type, then authenticates before reading the body, then parses, then evaluates).
+ * environment. Middleware order: `POST /hooks/token` straight to the hook handler (it answers its
+ * own failures) -> error boundary -> router (probes unauthenticated; the hook URL's other spellings).
+ * The hook checks content type, then authenticates before reading the body, then parses, then
+ * evaluates.
  */
 import Router from '@koa/router';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
