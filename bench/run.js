@@ -18,6 +18,7 @@
  *                          [--variant NAME=PROFILE[@DIR][:VAR=VALUE;VAR=VALUE]] (repeatable: a profile
  *                              run from another build directory and/or with extra environment, for A/B)
  *                          [--markdown] (tables as Markdown) [--out FILE] [--connections 64]
+ *                          [--report FILE] (print the tables of a saved JSON report again; runs nothing)
  *                          [--cpu-prof DIR] [--env NAME=VALUE] (extra service environment, repeatable)
  * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak), the breaking-point
  * search by a fixed ladder of short steps.
@@ -118,6 +119,7 @@ function parseArgs(argv) {
     else if (flag === '--connections') args.connections = Number(value);
     else if (flag === '--cpu-prof') args.cpuProf = path.resolve(value);
     else if (flag === '--repeat') args.repeat = Number(value);
+    else if (flag === '--report') args.report = path.resolve(value);
     else if (flag === '--node') args.nodes = value.split(',').map((bin) => path.resolve(bin));
     else if (flag === '--variant') {
       const variant = parseVariant(value);
@@ -376,6 +378,7 @@ async function soak(args, otlp) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.report) return printSaved(args);
   const loadBefore = os.loadavg();
   if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ missing: run `npm run build` (npm run bench does)');
   for (const variant of Object.values(args.variants)) {
@@ -437,6 +440,18 @@ async function main() {
   } finally {
     otlp.server.close();
   }
+}
+
+/** --report FILE: the tables of a saved run, from its individual runs, with this version's report code. */
+function printSaved(args) {
+  const saved = JSON.parse(readFileSync(args.report, 'utf8'));
+  const render = args.markdown ? report.markdownTable : report.table;
+  const rows = report.summarize(saved.runs);
+  const { loadAverageBefore, loadAverageAfter } = saved.machine;
+  if (loadAverageBefore) console.log(`run of ${saved.date}; host load average (1/5/15 min) before: ${loadAverageBefore.join(' ')}, after: ${loadAverageAfter.join(' ')} (${saved.machine.cpus} CPUs)\n`);
+  console.log(render(rows, report.RESULT_COLUMNS));
+  if (rows.some((r) => r.profile === 'all')) console.log(`\n${render(report.goalRows(rows, saved.nodes), report.GOAL_COLUMNS)}`);
+  if (saved.breaking && saved.breaking.length > 0) console.log(`\n${render(saved.breaking, report.BREAKING_COLUMNS)}`);
 }
 
 main().catch((err) => {
