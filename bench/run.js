@@ -13,7 +13,7 @@
  * are checked on the `all` profile and printed met / NOT MET. Writes JSON to bench/results/.
  *
  * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3] [--repeat N]
- *                          [--profiles all,off,koa,express] [--node BIN[,BIN]] [--soak SECONDS]
+ *                          [--profiles all,off,koa,express] (also metrics, tracing, logs, shadow, baseline) [--node BIN[,BIN]] [--soak SECONDS]
  *                          [--breaking] (per profile: the rate where p99 crosses 250 ms, bounded search)
  *                          [--variant NAME=PROFILE[@DIR][:VAR=VALUE;VAR=VALUE]] (repeatable: a profile
  *                              run from another build directory and/or with extra environment, for A/B)
@@ -46,6 +46,8 @@ const PROFILES = {
   tracing: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', ...TRACING },
   logs: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'true' },
   off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
+  // `metrics` plus shadow rules (issue 16): the example rules evaluated a second time after each answer and compared.
+  shadow: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true', RULES_SHADOW_FILE: path.join(ROOT, 'examples', 'rules.yaml') },
   // Not the hook: a bare node:http server answering static JSON, the floor on this machine.
   baseline: {},
   // Not the hook either: Koa + @koa/router + koa-bodyparser doing the seed sample's work, the floor of the stack.

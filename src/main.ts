@@ -91,7 +91,25 @@ async function main(): Promise<void> {
   cleanups.push(() => rules.close());
   const engine = rules.provider;
 
-  const app = createApp({ config, logger, metrics, engine, authenticate, health });
+  // Shadow rules: compared with the live answer on every call, never applied. A broken shadow file
+  // at startup is fatal like the live one (the operator asked for it); on reload the old one keeps running.
+  let shadowRules: RulesManager | undefined;
+  if (config.rules.shadowFile) {
+    metrics?.enableShadow();
+    shadowRules = await RulesManager.create({
+      file: config.rules.shadowFile,
+      watch: config.rules.watch,
+      logger: logger.child({ rulesKind: 'shadow' }),
+      shareLookupsWith: engine,
+      onReload: (result) => metrics?.recordShadowReload(result.result, result.result === 'success' ? result.version : undefined),
+    });
+    metrics?.recordShadowReload('success', shadowRules.version);
+    const shadowManager = shadowRules;
+    cleanups.push(() => shadowManager.close());
+  }
+  const shadow = shadowRules?.provider;
+
+  const app = createApp({ config, logger, metrics, engine, shadow, authenticate, health });
   // Published by instrumentation.ts when the SDK started; flushed after the drain.
   const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
   if (telemetry) cleanups.push(() => telemetry.shutdown());
@@ -104,7 +122,7 @@ async function main(): Promise<void> {
     cleanups,
   });
   logger.info(
-    { port: service.hookPort, metricsPort: service.metricsPort, authMode: config.auth.mode, rulesVersion: engine().version, env: config.env },
+    { port: service.hookPort, metricsPort: service.metricsPort, authMode: config.auth.mode, rulesVersion: engine().version, shadowRulesVersion: shadowRules?.version, env: config.env },
     'okta-token-hook ready',
   );
 
@@ -119,7 +137,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  process.on('SIGHUP', () => void rules.reload('signal'));
+  process.on('SIGHUP', () => {
+    void rules.reload('signal');
+    void shadowRules?.reload('signal');
+  });
 }
 
 main().catch((err: Error) => {

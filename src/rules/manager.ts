@@ -14,8 +14,10 @@ import { basename, dirname } from 'node:path';
 import { NO_RULES_ENGINE, type ClaimsEngine } from '../hook/engine';
 import type { LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
-import { RulesEngine } from './engine';
-import { parseRules, readRulesText, rulesVersion, type ParseRulesOptions } from './load';
+import type { LookupContext, LookupOutcome } from '../lookups/types';
+import { lookupFingerprints, RulesEngine, type LookupResolver } from './engine';
+import type { Diagnostic, ParseRulesOptions } from './load';
+import { isDirectory, readRulesSource, type RulesSource } from './source';
 import { RulesFileError, type RuleSet } from './types';
 
 /** The subset of a pino logger the manager uses. */
@@ -54,6 +56,36 @@ export interface RulesManagerOptions {
   parseOptions?: ParseRulesOptions;
   /** Where the lookups report calls, cache results and breaker states (wire `lookupMetricsEvents(metrics)`). */
   lookupEvents?: LookupEvents;
+  /**
+   * Shadow rules: the live rules' engine. A lookup defined identically in both files is resolved
+   * through the live rules' lookup (one cache, breaker and connection pool); others use this
+   * manager's own.
+   */
+  shareLookupsWith?: () => ClaimsEngine;
+}
+
+/** Resolves through the live engine's lookup when its definition is identical, else through `own`. */
+class SharedLookups implements LookupResolver {
+  constructor(
+    private readonly own: LookupSet,
+    private readonly fingerprints: ReadonlyMap<string, string>,
+    private readonly live: () => ClaimsEngine,
+  ) {}
+
+  async resolve(names: Iterable<string>, ctx: LookupContext, options: { signal?: AbortSignal }): Promise<Map<string, LookupOutcome>> {
+    const live = this.live();
+    const shared: string[] = [];
+    const own: string[] = [];
+    for (const name of names) {
+      const fingerprint = this.fingerprints.get(name);
+      if (live instanceof RulesEngine && fingerprint !== undefined && live.lookupFingerprints.get(name) === fingerprint) shared.push(name);
+      else own.push(name);
+    }
+    if (shared.length === 0) return this.own.resolve(own, ctx, options);
+    const [a, b] = await Promise.all([(live as RulesEngine).lookupResolver.resolve(shared, ctx, options), own.length > 0 ? this.own.resolve(own, ctx, options) : new Map<string, LookupOutcome>()]);
+    for (const [name, outcome] of b) a.set(name, outcome);
+    return a;
+  }
 }
 
 const silentLogger: RulesLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -94,7 +126,9 @@ export class RulesManager {
     if (ruleSet.lookups.length === 0 && !previous) return { engine: new RulesEngine(ruleSet), lookups: undefined };
     const { LookupSet } = require('../lookups/set') as typeof import('../lookups/set');
     const lookups = await LookupSet.create(ruleSet.lookups, { events: options.lookupEvents, previous });
-    return { engine: new RulesEngine(ruleSet, { lookups }), lookups };
+    const fingerprints = lookupFingerprints(ruleSet.lookups);
+    const resolver = options.shareLookupsWith ? new SharedLookups(lookups, fingerprints, options.shareLookupsWith) : lookups;
+    return { engine: new RulesEngine(ruleSet, { lookups: resolver }), lookups };
   }
 
   /**
@@ -103,8 +137,8 @@ export class RulesManager {
    */
   static async create(options: RulesManagerOptions): Promise<RulesManager> {
     if (!options.file) return new RulesManager(options, NO_RULES_ENGINE, undefined);
-    const text = await readRulesText(options.file);
-    const parsed = parseRules(text, options.file, options.parseOptions);
+    const source = await readRulesSource(options.file);
+    const parsed = source.parse(options.parseOptions);
     if (!parsed.ok) throw new RulesFileError(parsed.errors);
     let built: { engine: RulesEngine; lookups: LookupSet | undefined };
     try {
@@ -113,12 +147,21 @@ export class RulesManager {
       if (err instanceof LookupSetupError) throw new RulesFileError(err.errors.map((e) => `${options.file}: ${e}`));
       throw err;
     }
-    const manager = new RulesManager(options, built.engine, parsed.ruleSet.version, built.lookups);
-    if (options.watch) manager.#startWatching();
+    const manager = new RulesManager(options, built.engine, source.hash, built.lookups);
+    if (options.watch) await manager.#startWatching();
+    const sets = parsed.ruleSet.scopes.map((scope) => scope.name);
     manager.#logger.info(
-      { rulesFile: options.file, version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, lookups: parsed.ruleSet.lookups.map((l) => l.name) },
+      {
+        rulesFile: options.file,
+        version: parsed.ruleSet.version,
+        rules: parsed.ruleSet.rules.length,
+        lookups: parsed.ruleSet.lookups.map((l) => l.name),
+        ...(source.directory ? { files: source.files.length } : {}),
+        ...(sets.length > 0 ? { ruleSets: sets } : {}),
+      },
       'rules loaded',
     );
+    manager.#warn(parsed.warnings);
     return manager;
   }
 
@@ -162,9 +205,9 @@ export class RulesManager {
       this.#options.onReload?.(result);
       return result;
     }
-    let text: string;
+    let source: RulesSource;
     try {
-      text = await readRulesText(this.file);
+      source = await readRulesSource(this.file);
     } catch (err) {
       const errors = err instanceof RulesFileError ? [...err.errors] : [String(err)];
       const key = `unreadable:${errors.join()}`;
@@ -173,7 +216,7 @@ export class RulesManager {
       this.#rejectedHash = key;
       return this.#failed(trigger, errors);
     }
-    const hash = rulesVersion(text);
+    const hash = source.hash;
     if (hash === this.#rejectedHash && !force) return undefined;
     if (hash === this.#loadedHash) {
       this.#rejectedHash = undefined;
@@ -191,7 +234,7 @@ export class RulesManager {
       this.#options.onReload?.(result);
       return result;
     }
-    const parsed = parseRules(text, this.file, this.#options.parseOptions);
+    const parsed = source.parse(this.#options.parseOptions);
     if (!parsed.ok) {
       if (this.#unconfirmed(trigger, hash)) return undefined;
       // Remember the bad content so the watcher does not report the same failure on every event.
@@ -210,6 +253,7 @@ export class RulesManager {
     this.#suspectHash = undefined;
     const result: ReloadResult = { result: 'success', version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, changed: true, trigger };
     this.#logger.info({ rulesFile: this.file, version: result.version, previousVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
+    this.#warn(parsed.warnings);
     this.#options.onReload?.(result);
     return result;
   }
@@ -258,8 +302,14 @@ export class RulesManager {
     return result;
   }
 
-  #startWatching(): void {
-    const directory = dirname(this.file);
+  /** Warnings (overlapping rule sets, rules that never match...) do not stop loading, but are worth a look. */
+  #warn(warnings: readonly Diagnostic[]): void {
+    if (warnings.length > 0) this.#logger.warn({ rulesFile: this.file, warnings: warnings.map((w) => w.text) }, 'rules loaded with warnings');
+  }
+
+  /** A rules directory is watched itself (files added, changed, removed; ConfigMap symlink swaps); a file through its directory. */
+  async #startWatching(): Promise<void> {
+    const directory = (await isDirectory(this.file)) ? this.file : dirname(this.file);
     try {
       this.#watcher = watch(directory, { persistent: false }, () => this.#scheduleCheck());
       this.#watcher.on('error', (err) => {
