@@ -12,6 +12,7 @@ import type { EngineProvider } from './hook/engine';
 import { TokenHookService } from './hook/service';
 import type { AuthenticateFn } from './http/auth';
 import type { HealthState } from './http/health';
+import type { LoadShedder } from './http/load-shedding';
 import type { Logger } from './observability/logger';
 import type { HookOutcome, Metrics } from './observability/metrics';
 import { isPromise } from './shared/values';
@@ -27,6 +28,8 @@ export interface AppDeps {
   engine: EngineProvider;
   authenticate: AuthenticateFn;
   health: HealthState;
+  /** Refuses hook calls with a fast 503 while the instance is overloaded (absent: never sheds). */
+  shedder?: LoadShedder;
 }
 
 const tracer = trace.getTracer('okta-token-hook');
@@ -98,6 +101,14 @@ export function createApp(deps: AppDeps): Koa {
   });
 
   router.post(HOOK_PATH, (ctx) => {
+    const shed = deps.shedder?.admit();
+    if (shed) {
+      // Before authentication and the body: a refused call costs next to nothing. Okta fails open at once.
+      metrics?.shedRequests.inc({ reason: shed });
+      ctx.set('Retry-After', '1');
+      jsonError(ctx, 503, 'overloaded', 'The hook is overloaded; try again later');
+      return;
+    }
     const started = process.hrtime.bigint();
     metrics?.inFlight.inc();
     // The call's SERVER span, child of the caller's `traceparent` if any (an ingress or a mesh that
@@ -133,6 +144,9 @@ export function createApp(deps: AppDeps): Koa {
         } catch (err) {
           const status = (err as HttpError).status ?? 400;
           outcome = 'bad_request';
+          // The rest of the body may still be arriving (chunked, or inflating past the limit): nobody
+          // reads it, so the connection cannot carry another request. Close it after this answer.
+          if (!ctx.req.complete) ctx.set('Connection', 'close');
           if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
           else jsonError(ctx, 400, 'bad_request', 'Request body is not valid JSON');
           return;
@@ -179,6 +193,7 @@ export function createApp(deps: AppDeps): Koa {
         const sampled = (spanContext.traceFlags & 1) === 1;
         span.end();
         metrics?.inFlight.dec();
+        deps.shedder?.leave();
         metrics?.recordRequest(outcome, seconds, logFields.clientId as string | undefined, sampled ? spanContext.traceId : undefined);
         if (config.logging.requests) {
           const level = outcome === 'error' ? 'error' : outcome === 'unauthorized' || outcome === 'bad_request' ? 'warn' : 'info';

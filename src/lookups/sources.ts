@@ -9,6 +9,7 @@ import type { JsonValue } from '../hook/types';
 import { fromCel } from '../rules/cel';
 import type { ClientCredentialsClient } from './credentials';
 import { isUnhealthyStatus, parseJson, send, UpstreamError, type UpstreamResponse } from './http-client';
+import { jsonBoundsProblem, type JsonBounds } from '../shared/values';
 import { evaluate, LookupInputError, placeholderText, renderTemplate } from './template';
 import type { HttpLookupDefinition, LookupContext, OktaGroupsLookupDefinition } from './types';
 
@@ -57,6 +58,12 @@ export function extractPath(value: unknown, path: readonly string[]): unknown {
   }
   return current;
 }
+
+/**
+ * How deep and large a lookup's value may be. Past these the answer is a lookup `error` (the
+ * claim's `fallback` or the rule's `onError` apply), checked before anything walks it recursively.
+ */
+export const LOOKUP_VALUE_BOUNDS: Readonly<JsonBounds> = Object.freeze({ maxDepth: 64, maxNodes: 100_000 });
 
 const isEmpty = (value: JsonValue): boolean => value === null || (Array.isArray(value) && value.length === 0);
 
@@ -118,6 +125,9 @@ export class HttpSource implements LookupSource {
     const parsed = parseJson(response);
     const extracted = definition.extract ? extractPath(parsed, definition.extract) : parsed;
     const value = (extracted === undefined ? null : extracted) as JsonValue;
+    const bounds = jsonBoundsProblem(value, LOOKUP_VALUE_BOUNDS);
+    // The upstream answered; its document is unusable, not a sign of ill health (the breaker ignores it).
+    if (bounds) throw new UpstreamError(`response value ${bounds}`, 'error', false, status);
     return { value, notFound: false, empty: isEmpty(value), status };
   }
 }
