@@ -15,6 +15,9 @@ import { TELEMETRY_SYMBOL, type TelemetryHandle } from './observability/tracing'
 import { lookupMetricsEvents } from './lookups/metrics';
 import { RulesManager } from './rules/manager';
 import { RulesFileError } from './rules/types';
+import { LoadShedder } from './http/load-shedding';
+import { installProcessGuard } from './process-guard';
+import { createRulesEnvironment, LOOKUP_VARIABLE } from './rules/cel';
 import { startService } from './server';
 import { VERSION } from './version';
 
@@ -24,7 +27,8 @@ async function buildSecretStore(config: Readonly<Config>, logger: Logger, metric
     const store = await SecretStore.fromFile(auth.secretFile, {
       onReload: (result) => {
         if (result.ok) {
-          logger.info({ secrets: result.count }, 'header secrets reloaded');
+          // `secretCount`: a field named `secrets` is caught by the log redaction list.
+          logger.info({ secretCount: result.count }, 'header secrets reloaded');
           metrics?.secretsLoaded.set(result.count);
         } else logger.error({ error: result.error }, 'header secret reload failed; previous secrets stay valid');
       },
@@ -53,6 +57,7 @@ async function main(): Promise<void> {
   const metrics = config.metrics.enabled
     ? new Metrics({ version: VERSION, defaultMetrics: true, clientIdLabel: config.metrics.clientIdLabel, clientIdLimit: config.metrics.clientIdLimit })
     : undefined;
+  installProcessGuard(process, { logger, onError: (kind) => metrics?.unhandledErrors.inc({ kind }) });
   const health = new HealthState();
   metrics?.observeReadiness(() => health.notReadyReason() === undefined);
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -81,6 +86,13 @@ async function main(): Promise<void> {
   const rules = await RulesManager.create({
     file: config.rules.file,
     watch: config.rules.watch,
+    parseOptions: {
+      env: createRulesEnvironment([LOOKUP_VARIABLE], {
+        maxCost: config.rules.maxCost,
+        maxIterations: config.rules.maxIterations,
+        maxEvaluationMs: config.rules.maxEvaluationMs,
+      }),
+    },
     logger,
     lookupEvents: metrics ? lookupMetricsEvents(metrics) : undefined,
     onReload: (result) => {
@@ -91,7 +103,13 @@ async function main(): Promise<void> {
   cleanups.push(() => rules.close());
   const engine = rules.provider;
 
-  const app = createApp({ config, logger, metrics, engine, authenticate, health });
+  const shedder = new LoadShedder({
+    maxInFlight: config.server.maxInFlight,
+    maxEventLoopLagMs: config.server.maxEventLoopLagMs,
+    onLagSample: (seconds) => metrics?.eventLoopLag.set(seconds),
+  }).start();
+  cleanups.push(() => shedder.stop());
+  const app = createApp({ config, logger, metrics, engine, authenticate, health, shedder });
   // Published by instrumentation.ts when the SDK started; flushed after the drain.
   const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
   if (telemetry) cleanups.push(() => telemetry.shutdown());
@@ -100,7 +118,7 @@ async function main(): Promise<void> {
     app,
     health,
     logger,
-    metricsServer: metrics ? createMetricsServer(metrics.registry) : undefined,
+    metricsServer: metrics ? createMetricsServer(metrics.registry, { notReadyReason: () => health.notReadyReason(), rulesVersion: () => engine().version }) : undefined,
     cleanups,
   });
   logger.info(

@@ -66,6 +66,8 @@ export class RulesManager {
   #rejectedHash: string | undefined;
   /** Bad content seen once by the watcher; reported only if still there after the next quiet period. */
   #suspectHash: string | undefined;
+  /** The last reload attempt failed: the next attempt that serves the current rules reports success. */
+  #failing = false;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -112,7 +114,7 @@ export class RulesManager {
     const manager = new RulesManager(options, built.engine, parsed.ruleSet.version, built.lookups);
     if (options.watch) manager.#startWatching();
     manager.#logger.info(
-      { rulesFile: options.file, version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, lookups: parsed.ruleSet.lookups.map((l) => l.name) },
+      { rulesFile: options.file, rulesVersion: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, lookups: parsed.ruleSet.lookups.map((l) => l.name) },
       'rules loaded',
     );
     return manager;
@@ -174,7 +176,9 @@ export class RulesManager {
     if (hash === this.#loadedHash) {
       this.#rejectedHash = undefined;
       this.#suspectHash = undefined;
-      if (!force) return undefined;
+      // Rolling back to the rules being served ends a failure: it must be reported as a success, or
+      // the last-failure timestamp stays newer than the last success and the alert never resolves.
+      if (!force && !this.#failing) return undefined;
       // Same rules, but lookup credentials (mounted Secrets) may have been rotated: read them again.
       const current = this.#engine;
       if (current instanceof RulesEngine && current.ruleSet.lookups.length > 0) {
@@ -182,12 +186,19 @@ export class RulesManager {
         if ('failure' in rebuilt) return rebuilt.failure;
         this.#engine = rebuilt.engine;
       }
+      this.#failing = false;
       const result: ReloadResult = { result: 'success', version: this.version, rules: this.ruleCount, changed: false, trigger };
-      this.#logger.info({ rulesFile: this.file, version: result.version, rules: result.rules, trigger }, 'rules unchanged');
+      this.#logger.info({ rulesFile: this.file, rulesVersion: result.version, rules: result.rules, trigger }, 'rules unchanged');
       this.#options.onReload?.(result);
       return result;
     }
-    const parsed = parseRules(text, this.file, this.#options.parseOptions);
+    let parsed: ReturnType<typeof parseRules>;
+    try {
+      parsed = parseRules(text, this.file, this.#options.parseOptions);
+    } catch (err) {
+      // A validator bug must still be a reported, counted failure, never a silent one.
+      parsed = { ok: false, errors: [`${this.file}: the rules file could not be validated (${(err as Error).name}: ${(err as Error).message})`] };
+    }
     if (!parsed.ok) {
       if (this.#unconfirmed(trigger, hash)) return undefined;
       // Remember the bad content so the watcher does not report the same failure on every event.
@@ -204,8 +215,9 @@ export class RulesManager {
     this.#loadedHash = hash;
     this.#rejectedHash = undefined;
     this.#suspectHash = undefined;
+    this.#failing = false;
     const result: ReloadResult = { result: 'success', version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, changed: true, trigger };
-    this.#logger.info({ rulesFile: this.file, version: result.version, previousVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
+    this.#logger.info({ rulesFile: this.file, rulesVersion: result.version, previousRulesVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
     this.#options.onReload?.(result);
     return result;
   }
@@ -240,6 +252,7 @@ export class RulesManager {
   }
 
   #failed(trigger: ReloadResult['trigger'], errors: string[]): ReloadResult {
+    this.#failing = true;
     const result: ReloadResult = {
       result: 'failure',
       version: this.version,
@@ -249,7 +262,7 @@ export class RulesManager {
       errors,
       error: errors.join('\n'),
     };
-    this.#logger.error({ rulesFile: this.file, version: result.version, errors, trigger }, 'rules reload failed; previous rules keep serving');
+    this.#logger.error({ rulesFile: this.file, rulesVersion: result.version, errors, trigger }, 'rules reload failed; previous rules keep serving');
     this.#options.onReload?.(result);
     return result;
   }
