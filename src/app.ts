@@ -144,9 +144,9 @@ export function createApp(deps: AppDeps): Koa {
         } catch (err) {
           const status = (err as HttpError).status ?? 400;
           outcome = 'bad_request';
-          // The rest of the body may still be arriving (chunked, or inflating past the limit): nobody
-          // reads it, so the connection cannot carry another request. Close it after this answer.
-          if (!ctx.req.complete) ctx.set('Connection', 'close');
+          // Part of the body may be unread (still arriving chunked, or buffered for an inflate that was
+          // stopped at the limit): the connection cannot carry another request. Close it after this answer.
+          ctx.set('Connection', 'close');
           if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
           else jsonError(ctx, 400, 'bad_request', 'Request body is not valid JSON');
           return;

@@ -36,9 +36,12 @@ export class LoadShedder {
     if (this.#timer || this.#options.maxEventLoopLagMs <= 0) return this;
     const interval = this.#options.sampleIntervalMs ?? 100;
     let expected = performance.now() + interval;
+    // A blocked loop is seen by one late sample; the value decays (half-life 250 ms) rather than
+    // vanishing at the next on-time sample, so calls queued behind the block are still shed.
+    const decay = 0.5 ** (interval / 250);
     const sample = (): void => {
       const now = performance.now();
-      this.#lagMs = Math.max(0, now - expected);
+      this.#lagMs = Math.max(now - expected, this.#lagMs * decay, 0);
       this.#options.onLagSample?.(this.#lagMs / 1000);
       expected = now + interval;
       this.#timer = setTimeout(sample, interval);
@@ -58,7 +61,7 @@ export class LoadShedder {
     return this.#inFlight;
   }
 
-  /** The latest lag sample in ms. */
+  /** The event-loop lag in ms: the latest sample, or a decaying earlier one when larger. */
   get lagMs(): number {
     return this.#lagMs;
   }
