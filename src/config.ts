@@ -393,7 +393,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   return deepFreeze(config);
 }
 
-/** Markdown table of every key, used to keep the README's config reference in sync (see test). */
+/** Markdown table of every key, used to keep docs/reference/configuration.md in sync (see test). */
 export function configReference(): string {
   const rows: string[] = ['| Variable | Key | Default | Description |', '|---|---|---|---|'];
   const walk = (node: Record<string, unknown>, prefix: string): void => {

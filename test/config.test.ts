@@ -51,8 +51,8 @@ describe('configuration', () => {
     expect(configReference()).toContain('| `HOOK_SECRET` | `auth.secret` | `(none)` |');
   });
 
-  it('is documented in the README: the config reference table matches the schema', () => {
-    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  it('is documented in docs/reference/configuration.md: the config reference table matches the schema', () => {
+    const readme = readFileSync(join(__dirname, '..', 'docs', 'reference', 'configuration.md'), 'utf8');
     expect(readme).toContain(configReference());
   });
 });

@@ -11,7 +11,7 @@ import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-j
 import type { JsonValue } from '../hook/types';
 import { setOwn } from '../shared/values';
 
-/** A CEL variable available to rules, with the type the checker sees and the README description. */
+/** A CEL variable available to rules, with the type the checker sees and its description in docs/rules/reference.md. */
 export interface CelVariable {
   name: string;
   type: string;

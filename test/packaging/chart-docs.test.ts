@@ -108,16 +108,19 @@ describe('Chart.yaml', () => {
   });
 });
 
-describe('README deploy section', () => {
-  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('<!-- section: deploy -->'), readme.indexOf('<!-- /section: deploy -->'));
+describe('deployment docs', () => {
+  const deployment = readFileSync(path.join(repoRoot, 'docs', 'deployment.md'), 'utf8');
+  const gettingStarted = readFileSync(path.join(repoRoot, 'docs', 'getting-started.md'), 'utf8');
 
-  it('covers Helm, kubectl/kustomize and skaffold on kind and minikube, and links the values table', () => {
-    expect(section).toMatch(/helm install okta-token-hook charts\/okta-token-hook/);
-    expect(section).toContain('kubectl apply -k k8s/');
-    expect(section).toContain('kind create cluster --config k8s/kind-config.yaml');
-    expect(section).toContain('skaffold dev -p kind');
-    expect(section).toContain('skaffold dev -p minikube');
-    expect(section).toContain('charts/okta-token-hook/README.md');
+  it('cover Helm and kubectl/kustomize, and link the values table', () => {
+    expect(deployment).toMatch(/helm install okta-token-hook charts\/okta-token-hook/);
+    expect(deployment).toContain('kubectl apply -k k8s/');
+    expect(deployment).toContain('../charts/okta-token-hook/README.md#values');
+  });
+
+  it('cover skaffold on kind and minikube in the getting-started page', () => {
+    expect(gettingStarted).toContain('kind create cluster --config k8s/kind-config.yaml');
+    expect(gettingStarted).toContain('skaffold dev -p kind');
+    expect(gettingStarted).toContain('skaffold dev -p minikube');
   });
 });
