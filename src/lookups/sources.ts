@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import type { JsonValue } from '../hook/types';
 import { fromCel } from '../rules/cel';
 import type { ClientCredentialsClient } from './credentials';
-import { isUnhealthyStatus, parseJson, send, UpstreamError, type UpstreamResponse } from './http-client';
+import { isUnhealthyStatus, parseJson, retryAfterMs, send, UpstreamError, type UpstreamResponse } from './http-client';
 import { jsonBoundsProblem, type JsonBounds } from '../shared/values';
 import { evaluate, LookupInputError, placeholderText, renderTemplate } from './template';
 import type { HttpLookupDefinition, LookupContext, OktaGroupsLookupDefinition } from './types';
@@ -120,7 +120,7 @@ export class HttpSource implements LookupSource {
     const response = await send(this.dispatcher, request, { signal, maxBytes: definition.maxResponseBytes });
     const { status } = response;
     if (status === 404) return { value: null, notFound: true, empty: true, status };
-    if (status < 200 || status >= 300) throw new UpstreamError(`upstream answered HTTP ${status}`, 'error', isUnhealthyStatus(status), status);
+    if (status < 200 || status >= 300) throw new UpstreamError(`upstream answered HTTP ${status}`, 'error', isUnhealthyStatus(status), status, retryAfterMs(response));
     if (status === 204 || response.body.length === 0) return { value: null, notFound: true, empty: true, status };
     const parsed = parseJson(response);
     const extracted = definition.extract ? extractPath(parsed, definition.extract) : parsed;
@@ -215,7 +215,7 @@ export class OktaGroupsSource implements LookupSource {
       if (status !== 200) {
         const auth = this.authorization;
         if (status === 401 && auth.kind === 'oauth') auth.client.invalidate(authorization.slice('Bearer '.length));
-        throw new UpstreamError(`Okta answered HTTP ${status}${oktaErrorCode(response)}`, 'error', isUnhealthyStatus(status), status);
+        throw new UpstreamError(`Okta answered HTTP ${status}${oktaErrorCode(response)}`, 'error', isUnhealthyStatus(status), status, retryAfterMs(response));
       }
       const body = parseJson(response);
       if (!Array.isArray(body)) throw new UpstreamError('Okta groups response is not a list', 'error', true, status);
