@@ -86,10 +86,15 @@ describe('413 never wedges a keep-alive connection', () => {
     const { service } = await start({ HOOK_BODY_LIMIT_BYTES: '1024' });
     const { socket, received, closed } = await rawSocket(service.hookPort);
     socket.write(head({ 'Content-Type': 'application/json', Authorization: TEST_SECRET, 'Transfer-Encoding': 'chunked', Connection: 'keep-alive' }));
-    const chunk = `{"pad":"${'x'.repeat(2000)}`;
-    socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
-    // The body never ends; a second request is queued behind it on the same connection.
-    socket.write(head({ 'Content-Type': 'application/json', 'Content-Length': '2' }));
+    const chunk = (text: string): string => `${text.length.toString(16)}\r\n${text}\r\n`;
+    // The body arrives in pieces, as a proxy streams it: the limit is hit on the second one.
+    socket.write(chunk(`{"pad":"${'x'.repeat(600)}`));
+    await sleep(100);
+    socket.write(chunk('x'.repeat(600)));
+    await sleep(300);
+    // The proxy finishes the body and reuses the connection for the next call.
+    socket.write(`${chunk(`${'x'.repeat(600)}"}`)}0\r\n\r\n`);
+    socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
     await closedWithin(closed, 5000);
     expect(received()).toMatch(/^HTTP\/1\.1 413 /);
     expect(received().toLowerCase()).toContain('connection: close');
