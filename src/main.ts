@@ -19,6 +19,7 @@ import { LoadShedder } from './http/load-shedding';
 import { installProcessGuard } from './process-guard';
 import { createRulesEnvironment, LOOKUP_VARIABLE } from './rules/cel';
 import { startService } from './server';
+import { warmUpEngine, warmUpServer } from './warmup';
 import { VERSION } from './version';
 
 async function buildSecretStore(config: Readonly<Config>, logger: Logger, metrics: Metrics | undefined): Promise<SecretStore> {
@@ -113,6 +114,10 @@ async function main(): Promise<void> {
   // Published by instrumentation.ts when the SDK started; flushed after the drain.
   const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
   if (telemetry) cleanups.push(() => telemetry.shutdown());
+  // Not ready until warmed up: rules compiled and run, the request path exercised once over loopback.
+  let warming = true;
+  health.addReadinessCheck(() => (warming ? 'warming up' : undefined));
+  const warm = await warmUpEngine(engine(), { deadlineMs: config.server.deadlineMs });
   const service = await startService({
     config,
     app,
@@ -121,8 +126,18 @@ async function main(): Promise<void> {
     metricsServer: metrics ? createMetricsServer(metrics.registry, { notReadyReason: () => health.notReadyReason(), rulesVersion: () => engine().version }) : undefined,
     cleanups,
   });
+  await warmUpServer(service.hookPort);
+  warming = false;
   logger.info(
-    { port: service.hookPort, metricsPort: service.metricsPort, authMode: config.auth.mode, rulesVersion: engine().version, env: config.env },
+    {
+      port: service.hookPort,
+      metricsPort: service.metricsPort,
+      authMode: config.auth.mode,
+      rulesVersion: engine().version,
+      env: config.env,
+      warmUp: { iterations: warm.iterations, ms: Math.round(warm.ms) },
+      startupMs: Math.round(performance.now()),
+    },
     'okta-token-hook ready',
   );
 
