@@ -1,13 +1,21 @@
 # okta-token-hook container image.
 #   docker build -t okta-token-hook:dev .
 # Stages: `build` compiles TypeScript with all dependencies; `deps` installs production
-# dependencies only; the runtime is distroless Node.js 20 (no shell, no package manager), running
-# as the non-root user 65532 with the app files owned by root (read-only to the process).
-# Base images are pinned to precise tags; pin digests too in your CI (e.g. with Renovate).
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+# dependencies only; the runtime is distroless Node.js 24 LTS on Debian 13 (no shell, no package
+# manager), running as the non-root user 65532 with the app files owned by root (read-only to the
+# process).
+#
+# Base images are pinned by digest. The Node.js version is the one in .node-version (CI tests on
+# exactly that version). Bump both with `scripts/base-images.sh bump <node-version>` or refresh the
+# digests of the current tags with `scripts/base-images.sh pin` (needs docker buildx, crane or
+# skopeo); `scripts/base-images.sh check` verifies the pins. See docs/deployment.md.
+ARG NODE_VERSION=24.21.0
+ARG BUILD_IMAGE=node:24.21.0-trixie-slim
+ARG BUILD_IMAGE_DIGEST=sha256:8ec5d7557396cfe32d21c3f9c13072355ceab22b584578ca4bb28af31120cffe
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian13:nonroot
+ARG RUNTIME_IMAGE_DIGEST=sha256:774b7d020b24214835769e24c3544835526cd0288f0b094eae48e8b2c2429a79
 
-FROM ${NODE_IMAGE} AS build
+FROM ${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
@@ -16,14 +24,32 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM ${NODE_IMAGE} AS deps
+FROM ${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST} AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM ${RUNTIME_IMAGE} AS runtime
+# Development image for `skaffold dev -p <kind|minikube>,dev` only (never the default target): all
+# dependencies and the sources, compiled in the pod by tsc --watch, the service restarted by node
+# --watch; skaffold syncs src/ changes into /app/src. Owned by the non-root user so it can compile.
+FROM ${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST} AS dev
+WORKDIR /app
+ENV NODE_ENV=development
+COPY --chown=65532:65532 package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-audit --no-fund && chown -R 65532:65532 /app
+COPY --chown=65532:65532 tsconfig.json tsconfig.build.json ./
+COPY --chown=65532:65532 src ./src
+RUN npm run build && chown -R 65532:65532 /app/dist
+USER 65532:65532
+EXPOSE 8080 9464
+CMD ["sh", "-c", "node_modules/.bin/tsc -p tsconfig.build.json --watch --preserveWatchOutput & exec node --watch --require ./dist/instrumentation.js dist/main.js"]
+
+FROM ${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST} AS runtime
+ARG RUNTIME_IMAGE
+ARG RUNTIME_IMAGE_DIGEST
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -33,7 +59,8 @@ LABEL org.opencontainers.image.title="okta-token-hook" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="gcr.io/distroless/nodejs20-debian12:nonroot"
+      org.opencontainers.image.base.name="${RUNTIME_IMAGE}" \
+      org.opencontainers.image.base.digest="${RUNTIME_IMAGE_DIGEST}"
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json ./
@@ -41,8 +68,11 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER 65532:65532
 EXPOSE 8080 9464
-# Node is PID 1 and receives SIGTERM directly (exec form, no shell, no npm): the service turns
-# readiness off, drains, flushes telemetry, then exits. The tracing bootstrap is loaded before the
-# app so auto-instrumentation can patch modules as they are first required.
-ENTRYPOINT ["/nodejs/bin/node"]
-CMD ["--require", "/app/dist/instrumentation.js", "/app/dist/main.js"]
+# Node is PID 1 and receives SIGTERM directly (exec form, no shell, no npm). dist/entrypoint.js
+# dispatches on its arguments: none (the default) starts the service, loading the tracing bootstrap
+# before the app so auto-instrumentation can patch modules as they are first required; any argument
+# runs the `okta-token-hook` CLI instead, e.g.
+#   docker run --rm -v "$PWD:/rules" IMAGE check /rules/rules.yaml
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/entrypoint.js"]
+# No default arguments (explicit: an ENTRYPOINT resets any CMD inherited from the base image).
+CMD []

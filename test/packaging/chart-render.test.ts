@@ -10,13 +10,14 @@ import { createHash } from 'node:crypto';
 import { configReference } from '../../src/config';
 import { FailError } from './support/go-template';
 import { findOne, renderChart, SchemaError, type K8sObject, type RenderedChart } from './support/helm';
+import { customSchemaErrors, isCustomKind } from './support/crd-schemas';
 import { isBuiltinKind, schemaErrors, unknownFieldErrors } from './support/k8s-validate';
 import { chartDir, readYaml } from './support/paths';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const scenario = (name: string): Record<string, unknown> => readYaml(path.join(chartDir, 'ci', `${name}-values.yaml`)) as Record<string, unknown>;
-const SCENARIOS = ['default', 'ingress-tls', 'hpa', 'monitoring', 'existing-secret', 'oauth'] as const;
+const SCENARIOS = ['default', 'ingress-tls', 'hpa', 'monitoring', 'existing-secret', 'oauth', 'gateway', 'network-policy-egress', 'alerts'] as const;
 const rendered = new Map<string, RenderedChart>();
 /** Renders a scenario once, on first use (so one broken scenario fails only its own tests). */
 const get = (name: (typeof SCENARIOS)[number]): RenderedChart => {
@@ -26,7 +27,8 @@ const get = (name: (typeof SCENARIOS)[number]): RenderedChart => {
 
 /** Every environment variable the service reads (src/config.ts), plus the OTel and downward-API ones. */
 const configEnvNames = new Set([...configReference().matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!));
-const isKnownEnv = (name: string): boolean => configEnvNames.has(name) || /^OTEL_[A-Z_]+$/.test(name) || /^K8S_(POD|NAMESPACE|NODE)_NAME$/.test(name);
+const isKnownEnv = (name: string): boolean =>
+  configEnvNames.has(name) || /^OTEL_[A-Z_]+$/.test(name) || /^K8S_(POD|NAMESPACE|NODE)_NAME$/.test(name) || name === 'NODE_OPTIONS';
 
 function container(deployment: K8sObject): Obj {
   return (deployment as Obj).spec.template.spec.containers[0];
@@ -46,6 +48,23 @@ describe('chart rendering: every scenario produces valid Kubernetes objects', ()
     expect(errors).toEqual([]);
   });
 
+  it.each(SCENARIOS)('%s: HTTPRoute and Certificate validate against the Gateway API and cert-manager schemas', (name) => {
+    const errors = get(name)
+      .objects.filter(isCustomKind)
+      .flatMap((o) => customSchemaErrors(o).map((e) => `${o.kind}/${o.metadata.name}: ${e}`));
+    expect(errors).toEqual([]);
+  });
+
+  it('the HTTPRoute and Certificate schema checks have teeth: a misspelled or misplaced field is rejected', () => {
+    const route = structuredClone(findOne(get('gateway'), 'HTTPRoute')) as Obj;
+    route.spec.rules[0].matches[0].path.type = 'Prefix';
+    route.spec.hostname = route.spec.hostnames;
+    expect(customSchemaErrors(route).length).toBeGreaterThanOrEqual(2);
+    const cert = structuredClone(findOne(get('gateway'), 'Certificate')) as Obj;
+    delete cert.spec.issuerRef;
+    expect(customSchemaErrors(cert)).not.toEqual([]);
+  });
+
   it('no object in any scenario carries an unknown or misplaced field', () => {
     const objects = SCENARIOS.flatMap((name) =>
       get(name)
@@ -56,11 +75,16 @@ describe('chart rendering: every scenario produces valid Kubernetes objects', ()
   });
 
   it.each(SCENARIOS)('%s: only expected kinds, every name a valid DNS label with the chart labels', (name) => {
-    const known = new Set([...['ConfigMap', 'Secret', 'Service', 'ServiceAccount', 'Pod', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'NetworkPolicy'], 'ServiceMonitor', 'PrometheusRule']);
+    const known = new Set([
+      ...['ConfigMap', 'Secret', 'Service', 'ServiceAccount', 'Pod', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'NetworkPolicy'],
+      ...['ServiceMonitor', 'PrometheusRule', 'HTTPRoute', 'Certificate'],
+    ]);
+    const chartName = (get(name).values.nameOverride as string) || 'okta-token-hook';
     for (const obj of get(name).objects) {
       expect(known.has(obj.kind)).toBe(true);
       expect(obj.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
-      expect(obj.metadata.labels?.['app.kubernetes.io/name']).toBe('okta-token-hook');
+      const isTest = obj.metadata.annotations?.['helm.sh/hook'] === 'test';
+      expect(obj.metadata.labels?.['app.kubernetes.io/name']).toBe(isTest ? `${chartName}-test` : chartName);
       expect(obj.metadata.labels?.['app.kubernetes.io/instance']).toBe('okta-token-hook');
     }
   });
@@ -146,11 +170,10 @@ describe('chart defaults (ci/default-values.yaml)', () => {
     expect((findOne(chart, 'Deployment') as Obj).spec.template.metadata.annotations).toEqual({ 'example.com/team': 'identity' });
   });
 
-  it('rolls the pods when a chart-owned Secret or ConfigMap changes (checksum annotations)', () => {
+  it('rolls the pods when the chart-owned rules ConfigMap changes (checksum annotation)', () => {
     const annotations = deployment.spec.template.metadata.annotations as Obj;
     const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-    expect(annotations['checksum/secret']).toBe(sha('ci-only-header-secret-do-not-use'));
-    expect(annotations['checksum/rules']).toBe(sha((chart.values.rules as Obj).content));
+    expect(annotations).toEqual({ 'checksum/rules': sha((chart.values.rules as Obj).content) });
     const other = renderChart([scenario('default'), { rules: { content: 'rules: []\n' } }]);
     expect((findOne(other, 'Deployment') as Obj).spec.template.metadata.annotations['checksum/rules']).not.toBe(annotations['checksum/rules']);
   });
@@ -182,6 +205,7 @@ describe('chart defaults (ci/default-values.yaml)', () => {
 
   it('ships helm test pods that post the sample Okta request with the real secret and check the answer', () => {
     const tests = chart.objects.filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
+    for (const t of tests) expect(t.metadata.annotations?.['helm.sh/hook-delete-policy']).toBe('before-hook-creation,hook-succeeded');
     expect(tests.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ConfigMap/okta-token-hook-test-sample',
       'Pod/okta-token-hook-test-hook',
@@ -204,7 +228,8 @@ describe('chart defaults (ci/default-values.yaml)', () => {
     const secretMount = (tc.volumeMounts as Obj[]).find((m) => m.name === secretVolume.name)!;
     expect(envValue(tc, 'SECRET_FILE')).toBe(`${secretMount.mountPath}/hook-secret`);
     const script = tc.command.join(' ');
-    expect(script).toContain('test "$status" = 200');
+    expect(script).toContain('if [ "$status" = 200 ]; then break; fi');
+    expect(envValue(tc, 'ATTEMPTS')).toBe('10');
     expect(script).toContain(`grep -q '"commands"'`);
     expect(testPod.restartPolicy).toBe('Never');
     expect(tc.securityContext.readOnlyRootFilesystem).toBe(true);
@@ -215,7 +240,10 @@ describe('chart defaults (ci/default-values.yaml)', () => {
     expect(chart.notes).toContain("curl -sS -X POST 'http://localhost:8080/hooks/token'");
     expect(chart.notes).toContain('-H "authorization: ${SECRET}"');
     expect(chart.notes).toContain(`-o jsonpath='{.data.hook-secret}'`);
-    expect(chart.notes).toContain('helm test okta-token-hook --namespace okta --logs');
+    expect(chart.notes).toContain('--data-binary @okta-token-hook/files/sample-request.json');
+    // Passed test pods are deleted (hook-succeeded), which `helm test --logs` cannot cope with.
+    expect(chart.notes).toContain('helm test okta-token-hook --namespace okta\n');
+    expect(chart.notes).not.toContain('--logs');
   });
 });
 
@@ -223,7 +251,7 @@ describe('chart scenarios', () => {
   it('ingress-tls: routes only POST /hooks/token to the hook port, with TLS, class and annotations', () => {
     const chart = get('ingress-tls');
     const ingress = findOne(chart, 'Ingress') as Obj;
-    expect(ingress.spec.ingressClassName).toBe('nginx');
+    expect(ingress.spec.ingressClassName).toBe('traefik');
     expect(ingress.metadata.annotations['cert-manager.io/cluster-issuer']).toBe('letsencrypt');
     expect(ingress.spec.tls).toEqual([{ secretName: 'okta-token-hook-tls', hosts: ['okta-hook.example.com'] }]);
     const paths = (ingress.spec.rules as Obj[]).flatMap((r) => (r.http.paths as Obj[]).map((p) => ({ host: r.host, ...p })));
@@ -310,7 +338,8 @@ describe('chart scenarios', () => {
 
     const rule = findOne(chart, 'PrometheusRule') as Obj;
     const ruleFile = readYaml(path.join(chartDir, 'files/prometheus-rules.yaml')) as Obj;
-    expect(rule.spec.groups).toEqual(ruleFile.groups);
+    expect((rule.spec.groups as Obj[]).map((g) => g.name)).toEqual((ruleFile.groups as Obj[]).map((g) => g.name));
+    expect((rule.spec.groups as Obj[]).flatMap((g) => g.rules as Obj[]).length).toBe((ruleFile.groups as Obj[]).flatMap((g) => g.rules as Obj[]).length);
     expect(rule.spec.groups.length).toBeGreaterThan(0);
     for (const group of rule.spec.groups as Obj[]) for (const r of group.rules as Obj[]) expect(typeof r.expr).toBe('string');
 
@@ -366,7 +395,7 @@ describe('chart refuses contradictory or incomplete values', () => {
     ['header mode without any secret', [{}], /auth.mode=header needs the header secret/],
     ['either mode without a secret', [{ auth: { mode: 'either', oauth: { issuer: 'https://i.example.com', audience: 'a' } } }], /auth.mode=either needs the header secret/],
     ['oauth2 mode without issuer', [{ auth: { mode: 'oauth2', oauth: { audience: 'a' } } }], /needs auth.oauth.issuer and auth.oauth.audience/],
-    ['a grace period not above delay + drain', [{ auth: { secret: 's' }, shutdown: { terminationGracePeriodSeconds: 15 } }], /must be longer than shutdown.delayMs \+ shutdown.timeoutMs \(15000 ms\)/],
+    ['a grace period not above delay + drain', [{ auth: { secret: 's' }, shutdown: { terminationGracePeriodSeconds: 15 } }], /must be longer than shutdown.delayMs \+ shutdown.timeoutMs \+ the telemetry flush \(15000 ms with tracing.enabled=false\)/],
     ['an Ingress without hosts', [{ auth: { secret: 's' }, ingress: { enabled: true } }], /needs at least one host/],
   ])('fails on %s', (_what, overrides, message) => {
     expect(() => renderChart(overrides as Record<string, unknown>[])).toThrow(FailError);

@@ -32,7 +32,7 @@ describe('values.schema.json', () => {
 
   it('ships the install scenarios the issue asks for', () => {
     expect(scenarioFiles.map((f) => path.basename(f)).sort()).toEqual(
-      ['default', 'existing-secret', 'hpa', 'ingress-tls', 'monitoring', 'oauth'].map((s) => `${s}-values.yaml`),
+      ['alerts', 'default', 'existing-secret', 'gateway', 'hpa', 'ingress-tls', 'monitoring', 'network-policy-egress', 'oauth'].map((s) => `${s}-values.yaml`),
     );
   });
 
@@ -58,7 +58,19 @@ describe('values.schema.json', () => {
     expect(validate.errors?.map((e) => e.keyword)).toContain(keyword);
   });
 
-  it('leaves Kubernetes types free-form (resources, affinity, tolerations, pod annotations)', () => {
+  it('checks resources and probes field by field against the Kubernetes schemas (io.k8s.api.core.v1)', () => {
+    // The field names of the interface in kubernetes-models' type declarations (the Kubernetes OpenAPI schema).
+    const props = (name: string): string[] => {
+      const dts = readFileSync(path.join(repoRoot, `node_modules/kubernetes-models/v1/${name}.d.ts`), 'utf8');
+      const body = dts.slice(dts.indexOf(`export interface I${name} {`), dts.indexOf('\n}', dts.indexOf(`export interface I${name} {`)));
+      return [...body.matchAll(/^ {4}"(\w+)"\??:/gm)].map((m) => m[1]!).sort();
+    };
+    const definitions = schema.definitions as Record<string, { properties: object }>;
+    expect(Object.keys(definitions.probe!.properties).sort()).toEqual(props('Probe'));
+    expect(Object.keys(definitions.resources!.properties).sort()).toEqual(props('ResourceRequirements'));
+  });
+
+  it('leaves the other Kubernetes types free-form (resources map values, affinity, tolerations, pod annotations)', () => {
     const values = withOverride({
       resources: { requests: { cpu: '1', 'nvidia.com/gpu': 1 } },
       affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },

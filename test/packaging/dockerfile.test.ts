@@ -1,9 +1,11 @@
 /**
  * The Dockerfile: linted with dockerfile-utils, then its essentials asserted from the parsed
- * instructions (multi-stage, pinned bases, production dependencies only, non-root, exec form with the
+ * instructions (multi-stage, digest-pinned Node.js 24 bases, production dependencies only, non-root, exec form with the
  * tracing bootstrap loaded first) and its build context checked against .dockerignore and the repo.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
@@ -81,7 +83,7 @@ describe('Dockerfile', () => {
   });
 
   it('is multi-stage: compile with dev dependencies, install production dependencies apart, run on a minimal image', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'deps', 'runtime']);
+    expect(stages.map((s) => s.name)).toEqual(['build', 'deps', 'dev', 'runtime']);
     const run = (stage: Stage): string => stage.instructions.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent()).join('\n');
     expect(run(stages[0]!)).toMatch(/npm ci\b/);
     expect(run(stages[0]!)).toContain('npm run build');
@@ -93,13 +95,67 @@ describe('Dockerfile', () => {
     expect(copies.some((c) => c.from === 'build' && c.args?.includes('node_modules'))).toBe(false);
   });
 
-  it('pins every base image to a precise tag (never latest)', () => {
+  it('pins every base image by digest: FROM ${IMAGE}@${DIGEST}, each digest a sha256 (scripts/base-images.sh pin)', () => {
+    const froms = instructions.filter((i) => i.getKeyword() === 'FROM').map((i) => (i.getArgumentsContent() ?? '').split(/\s+/)[0]!);
+    expect(froms).toEqual([
+      '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST}',
+    ]);
     for (const stage of stages) {
-      expect(stage.image).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+(@sha256:[a-f0-9]{64})?$/);
+      expect(stage.image).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[a-f0-9]{64}$/);
       expect(stage.image).not.toMatch(/:latest\b/);
     }
-    expect(stages[0]!.image).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
-    expect(finalStage.image).toMatch(/^gcr\.io\/distroless\/nodejs20-debian12:nonroot/);
+  });
+
+  it('builds on the Node.js version of .node-version and runs on distroless Node.js 24 (Debian 13, nonroot)', () => {
+    const nodeVersion = readFileSync(path.join(repoRoot, '.node-version'), 'utf8').trim();
+    expect(nodeVersion).toMatch(/^24\.\d+\.\d+$/);
+    expect(globalArgs.get('NODE_VERSION')).toBe(nodeVersion);
+    expect(stages[0]!.image).toMatch(new RegExp(`^node:${nodeVersion.replace(/\./g, '\\.')}-trixie-slim@`));
+    expect(finalStage.image).toMatch(/^gcr\.io\/distroless\/nodejs24-debian13:nonroot@sha256:/);
+  });
+
+  it('the image, CI and the docs name the same Node.js version (and the same engines floor)', () => {
+    const nodeVersion = readFileSync(path.join(repoRoot, '.node-version'), 'utf8').trim();
+    const major = nodeVersion.split('.')[0]!;
+    const ci = readFileSync(path.join(repoRoot, '.ci/run'), 'utf8');
+    expect(ci).toContain('node_version="$(cat .node-version)"');
+    expect(ci).toMatch(/scripts\/node-from-npm\.sh "\$node_version"/);
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string }; scripts: Record<string, string> };
+    const floor = /^>=(\d+\.\d+\.\d+)$/.exec(pkg.engines.node)![1]!;
+    expect(pkg.scripts['test:floor']).toBeDefined();
+    const deployment = readFileSync(path.join(repoRoot, 'docs/deployment.md'), 'utf8');
+    expect(deployment).toContain(`\`.node-version\` (${nodeVersion})`);
+    expect(deployment).toContain(`nodejs${major}-debian13`);
+    expect(deployment).toContain(`Node.js ${floor.split('.').slice(0, 2).join('.')} or later`);
+    expect(readFileSync(path.join(repoRoot, 'charts/okta-token-hook/README.md'), 'utf8')).toContain(`Node.js ${major} LTS (distroless \`nodejs${major}-debian13\``);
+    expect(readFileSync(path.join(repoRoot, 'docs/getting-started.md'), 'utf8')).toContain(`Node.js ${floor.split('.').slice(0, 2).join('.')}+`);
+  });
+
+  it('scripts/base-images.sh check accepts the pins, and rejects a digest-less base image', () => {
+    const run = (dir: string): number => spawnSync('bash', [path.join(dir, 'scripts/base-images.sh'), 'check'], { encoding: 'utf8' }).status ?? -1;
+    expect(run(repoRoot)).toBe(0);
+    const copy = mkdtempSync(path.join(tmpdir(), 'base-images-'));
+    try {
+      mkdirSync(path.join(copy, 'scripts'));
+      copyFileSync(path.join(repoRoot, 'scripts/base-images.sh'), path.join(copy, 'scripts/base-images.sh'));
+      copyFileSync(path.join(repoRoot, '.node-version'), path.join(copy, '.node-version'));
+      writeFileSync(path.join(copy, 'Dockerfile'), source.replace(/^ARG RUNTIME_IMAGE_DIGEST=.*$/m, 'ARG RUNTIME_IMAGE_DIGEST='));
+      expect(run(copy)).toBe(1);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  it('has a dev stage for skaffold\'s sync loop (tsc --watch + node --watch, non-root) that is never the default target', () => {
+    const dev = stages.find((s) => s.name === 'dev')!;
+    expect(finalStage.name).toBe('runtime');
+    const cmd = execForm(dev.instructions.find((i) => i.getKeyword() === 'CMD')!).join(' ');
+    expect(cmd).toContain('tsc -p tsconfig.build.json --watch');
+    expect(cmd).toContain('exec node --watch --require ./dist/instrumentation.js dist/main.js');
+    expect(dev.instructions.filter((i) => i.getKeyword() === 'USER').map((u) => u.getArgumentsContent())).toEqual(['65532:65532']);
   });
 
   it('runs as a non-root user with the app files owned by root (read-only to the process)', () => {
@@ -108,14 +164,17 @@ describe('Dockerfile', () => {
     expect(inFinal('COPY').every((c) => !flagsOf(c).has('chown'))).toBe(true);
   });
 
-  it('starts Node directly as PID 1 in exec form, loading the tracing bootstrap before the app', () => {
+  it('starts Node directly as PID 1 in exec form through the dispatching entry point, with no default arguments', () => {
     const [entrypoint] = inFinal('ENTRYPOINT');
     const [cmd] = inFinal('CMD');
     expect(inFinal('ENTRYPOINT')).toHaveLength(1);
     expect(inFinal('CMD')).toHaveLength(1);
-    const argv = [...execForm(entrypoint!), ...execForm(cmd!)];
-    expect(argv).toEqual(['/nodejs/bin/node', '--require', '/app/dist/instrumentation.js', '/app/dist/main.js']);
-    expect(argv.join(' ')).not.toMatch(/\b(npm|sh|bash)\b/);
+    // `docker run IMAGE` -> the service; `docker run IMAGE check /rules/rules.yaml` -> the CLI
+    // (test/packaging/entrypoint.test.ts runs dist/entrypoint.js with both argument lists).
+    expect(execForm(entrypoint!)).toEqual(['/nodejs/bin/node', '/app/dist/entrypoint.js']);
+    expect(execForm(cmd!)).toEqual([]);
+    expect(existsSync(path.join(repoRoot, 'src/entrypoint.ts'))).toBe(true);
+    expect(execForm(entrypoint!).join(' ')).not.toMatch(/\b(npm|sh|bash)\b/);
   });
 
   it('carries OCI labels and exposes the hook and metrics ports', () => {
@@ -130,7 +189,7 @@ describe('Dockerfile', () => {
       .flatMap((s) => s.instructions)
       .filter((i) => i.getKeyword() === 'COPY' && !flagsOf(i).has('from'))
       .flatMap((i) => i.getArgumentsContent()!.split(/\s+/).slice(0, -1));
-    expect(sources.sort()).toEqual(['package-lock.json', 'package-lock.json', 'package.json', 'package.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
+    expect([...new Set(sources)].sort()).toEqual(['package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
     for (const file of sources) {
       expect(existsSync(path.join(repoRoot, file))).toBe(true);
       expect(dockerIgnored(file)).toBe(false);

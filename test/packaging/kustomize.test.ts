@@ -22,7 +22,8 @@ async function kustomize(dir: string): Promise<Obj[]> {
 }
 
 const configEnvNames = new Set([...configReference().matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!));
-const isKnownEnv = (name: string): boolean => configEnvNames.has(name) || /^OTEL_[A-Z_]+$/.test(name) || /^K8S_(POD|NAMESPACE|NODE)_NAME$/.test(name);
+const isKnownEnv = (name: string): boolean =>
+  configEnvNames.has(name) || /^OTEL_[A-Z_]+$/.test(name) || /^K8S_(POD|NAMESPACE|NODE)_NAME$/.test(name) || name === 'NODE_OPTIONS';
 
 const byKind = (objects: Obj[], kind: string): Obj => {
   const found = objects.filter((o) => o.kind === kind);
@@ -104,7 +105,7 @@ describe('k8s/ kustomize', () => {
     expect(basePod.securityContext).toEqual(chartPod.securityContext);
     expect(basePod.terminationGracePeriodSeconds).toBe(chartPod.terminationGracePeriodSeconds);
     const chartEnv = env(chartPod.containers[0]);
-    for (const name of ['NODE_ENV', 'HOOK_PORT', 'METRICS_PORT', 'AUTH_MODE', 'HOOK_AUTH_HEADER', 'SHUTDOWN_DELAY_MS', 'SHUTDOWN_TIMEOUT_MS', 'OTEL_SDK_DISABLED']) {
+    for (const name of ['NODE_ENV', 'HOOK_PORT', 'METRICS_PORT', 'AUTH_MODE', 'HOOK_AUTH_HEADER', 'SHUTDOWN_DELAY_MS', 'SHUTDOWN_TIMEOUT_MS', 'OTEL_SDK_DISABLED', 'NODE_OPTIONS']) {
       expect({ name, value: env(basePod.containers[0]).get(name) }).toEqual({ name, value: chartEnv.get(name) });
     }
     const chartRules = (chart.values.rules as Obj).content as string;

@@ -54,11 +54,11 @@ describe('shipped example rules and requests', () => {
     });
   });
 
-  it('the request of the curl printed by NOTES.txt is accepted and patched', async () => {
+  it('the request NOTES.txt posts (files/sample-request.json) is accepted and patched by the chart\'s rules', async () => {
     const notes = renderChart([{ auth: { secret: 's' } }]).notes;
-    const body = /--data '(\{.*\})'/.exec(notes)?.[1];
-    expect(body).toBeDefined();
-    const response = await respond(engineFor(chartRules, 'values.yaml'), JSON.parse(body!));
+    expect(notes).toContain('--data-binary @okta-token-hook/files/sample-request.json');
+    const body = JSON.parse(readFileSync(path.join(chartDir, 'files/sample-request.json'), 'utf8')) as unknown;
+    const response = await respond(engineFor(chartRules, 'values.yaml'), body);
     expect(JSON.stringify(response.commands)).toContain('hello-from-hook');
   });
 });

@@ -72,7 +72,7 @@ describe('skaffold.yaml', () => {
     expect(validate(broken)).toBe(false);
   });
 
-  it.each(['kind', 'minikube', 'observability'])('with profile %s applied, still validates', (name) => {
+  it.each(['kind', 'minikube', 'observability', 'dev'])('with profile %s applied, still validates', (name) => {
     const config = withProfile(name);
     expect(validate(config) ? [] : validate.errors).toEqual([]);
   });
@@ -120,6 +120,31 @@ describe('skaffold.yaml', () => {
       .filter((n) => n.role === 'worker')
       .map((n) => /topology\.kubernetes\.io\/zone=([\w-]+)/.exec((n.kubeadmConfigPatches as string[]).join('\n'))?.[1]);
     expect(new Set(zones).size).toBe(2);
+  });
+
+  it.each(['kind', 'dev', 'observability'])('with profile %s, the chart renders with the values files the profile passes', (name) => {
+    const release = (withProfile(name).deploy.helm.releases as Obj[]).find((r) => r.name === 'okta-token-hook')!;
+    const values = (release.valuesFiles as string[]).map((f) => readYaml(path.join(repoRoot, f)) as Obj);
+    expect(() => renderChart(values, { name: release.name, namespace: release.namespace })).not.toThrow();
+  });
+
+  it('the dev profile builds the dev stage and syncs src/**/*.ts into the pod instead of rebuilding', () => {
+    const artifact = (withProfile('dev').build.artifacts as Obj[])[0]!;
+    expect(artifact.docker.target).toBe('dev');
+    expect(readFileSync(path.join(repoRoot, artifact.docker.dockerfile), 'utf8')).toMatch(/^FROM \S+ AS dev$/m);
+    expect(artifact.sync).toEqual({ manual: [{ src: 'src/**/*.ts', dest: '.' }] });
+    const release = (withProfile('dev').deploy.helm.releases as Obj[])[0]!;
+    const chart = renderChart((release.valuesFiles as string[]).map((f) => readYaml(path.join(repoRoot, f)) as Obj));
+    const c = (chart.objects.find((o) => o.kind === 'Deployment') as Obj).spec.template.spec.containers[0];
+    // tsc --watch writes dist/ in the pod.
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(false);
+    expect(c.securityContext.runAsNonRoot).toBe(true);
+  });
+
+  it('pins every remote chart of the observability profile to an exact version', () => {
+    const remote = (withProfile('observability').deploy.helm.releases as Obj[]).filter((r) => r.remoteChart);
+    expect(remote).toHaveLength(3);
+    for (const r of remote) expect({ chart: r.remoteChart, version: r.version }).toEqual({ chart: r.remoteChart, version: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
   });
 
   it('the observability profile installs the stack from official charts before the hook, with k8s/dev values', () => {

@@ -117,7 +117,7 @@ interface Pipeline {
   commands: Command[];
 }
 
-type Token = ({ t: 'str'; v: string } | { t: 'num'; v: number } | { t: 'word'; v: string } | { t: 'punct'; v: string }) & {
+type Token = ({ t: 'str'; v: string } | { t: 'num'; v: number | GoInt } | { t: 'word'; v: string } | { t: 'punct'; v: string }) & {
   /** White space before the token: `(x).Field` is a field access, `(x) .Field` two operands. */
   spaced?: boolean;
 };
@@ -154,7 +154,8 @@ function tokenize(body: string, where: string): Token[] {
       i++;
     } else if (/[-0-9]/.test(ch) && /^-?[0-9]/.test(body.slice(i))) {
       const m = /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/.exec(body.slice(i))!;
-      push({ t: 'num', v: Number(m[0]) });
+      // Go: an integer constant is an int, anything with a fraction or exponent a float64.
+      push({ t: 'num', v: /^-?[0-9]+$/.test(m[0]) ? new GoInt(Number(m[0])) : Number(m[0]) });
       i += m[0].length;
     } else {
       const m = /^[$.]?[A-Za-z0-9_$]*(\.[A-Za-z0-9_]+)*\.?/.exec(body.slice(i));
@@ -397,6 +398,38 @@ function toNumber(v: Value, fn: string): number {
   throw new TemplateError(`${fn}: cannot convert ${printValue(v)} to a number`);
 }
 
+function toFloat(v: Value, fn: string): number {
+  if (v instanceof GoInt) return v.value;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^-?[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v);
+  if (v === null || v === undefined || v === '') return 0;
+  throw new TemplateError(`${fn}: cannot convert ${printValue(v)} to a float`);
+}
+
+/** reflect.Kind name of a value as Helm sees it. */
+function goKind(v: Value): string {
+  if (v instanceof GoInt) return 'int';
+  if (typeof v === 'number') return 'float64';
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'boolean') return 'bool';
+  if (Array.isArray(v)) return 'slice';
+  if (isMap(v)) return 'map';
+  return 'invalid';
+}
+
+function asList(v: Value, fn: string): Value[] {
+  if (Array.isArray(v)) return v;
+  if (v === null || v === undefined) return [];
+  throw new TemplateError(`${fn}: ${printValue(v)} is not a list`);
+}
+
+/** Go RE2 syntax as a JavaScript RegExp source (the subset our templates use is identical). */
+function goRegex(re: Value): string {
+  const source = typeof re === 'string' ? re : String(re);
+  if (/\(\?P?</.test(source)) throw new TemplateError(`regex ${source}: named groups are not supported here`);
+  return source;
+}
+
 function goQuote(s: string): string {
   // strconv.Quote: escapes backslash, quote and control characters.
   let out = '"';
@@ -549,6 +582,87 @@ export class Engine {
       indent: (n, s) => indent(toNumber(n, 'indent'), str(s)),
       sha256sum: (s) => createHash('sha256').update(str(s)).digest('hex'),
       b64enc: (s) => Buffer.from(str(s)).toString('base64'),
+      div: (a, b) => {
+        const divisor = toNumber(b, 'div');
+        if (divisor === 0) throw new TemplateError('div: division by zero');
+        return new GoInt(Math.trunc(toNumber(a, 'div') / divisor));
+      },
+      float64: (v) => toFloat(v, 'float64'),
+      mulf: (first, ...rest) => rest.reduce<number>((p, a) => p * toFloat(a, 'mulf'), toFloat(first, 'mulf')),
+      divf: (first, ...rest) => rest.reduce<number>((q, a) => q / toFloat(a, 'divf'), toFloat(first, 'divf')),
+      floor: (v) => Math.floor(toFloat(v, 'floor')),
+      toString: (v: Value) => str(v),
+      kindIs: (kind, v) => goKind(v) === str(kind),
+      hasSuffix: (suffix, s) => str(s).endsWith(str(suffix)),
+      trimAll: (cutset, s) => {
+        const set = new Set([...str(cutset)]);
+        const chars = [...str(s)];
+        let start = 0;
+        let end = chars.length;
+        while (start < end && set.has(chars[start]!)) start++;
+        while (end > start && set.has(chars[end - 1]!)) end--;
+        return chars.slice(start, end).join('');
+      },
+      splitList: (sep, s) => str(s).split(str(sep)),
+      compact: (list) => asList(list, 'compact').filter((v) => truth(v)),
+      uniq: (list) => asList(list, 'uniq').filter((v, i, all) => all.findIndex((w) => compare('uniq', v, w) === 0) === i),
+      has: (needle, list) => asList(list, 'has').some((v) => basicKind(v) === basicKind(needle) && compare('has', v, needle) === 0),
+      concat: (...lists) => lists.flatMap((l) => asList(l, 'concat')),
+      regexFind: (re, s) => new RegExp(goRegex(re)).exec(str(s))?.[0] ?? '',
+      regexFindAll: (re, s, n) => {
+        const all = [...str(s).matchAll(new RegExp(goRegex(re), 'g'))].map((m) => m[0]);
+        const limit = toNumber(n, 'regexFindAll');
+        return limit < 0 ? all : all.slice(0, limit);
+      },
+      regexReplaceAll: (re, s, repl) => str(s).replace(new RegExp(goRegex(re), 'g'), str(repl).replace(/\$\{?(\w+)\}?/g, '$$$1')),
+      dict: (...pairs) => {
+        if (pairs.length % 2 !== 0) throw new TemplateError('dict: odd number of arguments');
+        const d: Record<string, Value> = {};
+        for (let i = 0; i < pairs.length; i += 2) d[str(pairs[i])] = pairs[i + 1];
+        return d;
+      },
+      get: (d, key) => {
+        if (!isMap(d)) throw new TemplateError(`get: ${printValue(d)} is not a map`);
+        return Object.prototype.hasOwnProperty.call(d, str(key)) ? d[str(key)] : '';
+      },
+      set: (d, key, v) => {
+        if (!isMap(d)) throw new TemplateError(`set: ${printValue(d)} is not a map`);
+        d[str(key)] = v;
+        return d;
+      },
+      hasKey: (d, key) => isMap(d) && Object.prototype.hasOwnProperty.call(d, str(key)),
+      dig: (...args) => {
+        const d = args.at(-1);
+        const fallback = args.at(-2);
+        let node: Value = d;
+        for (const key of args.slice(0, -2)) {
+          if (!isMap(node) || !Object.prototype.hasOwnProperty.call(node, str(key))) return fallback;
+          node = node[str(key)];
+        }
+        return node;
+      },
+      deepCopy: (v) => structuredClone(v),
+      // mergo without override: keys already in dst win, maps merge recursively.
+      merge: (dst, ...sources) => {
+        if (!isMap(dst)) throw new TemplateError('merge: destination is not a map');
+        const mergeInto = (target: Record<string, Value>, source: Value): void => {
+          if (!isMap(source)) return;
+          for (const [k, v] of Object.entries(source)) {
+            if (!(k in target) || target[k] === null || target[k] === undefined) target[k] = structuredClone(v);
+            else if (isMap(target[k]) && isMap(v)) mergeInto(target[k] as Record<string, Value>, v);
+          }
+        };
+        for (const source of sources) mergeInto(dst, source);
+        return dst;
+      },
+      fromYamlArray: (s) => {
+        try {
+          const parsed: unknown = YAML.parse(str(s), { version: '1.1' });
+          return Array.isArray(parsed) ? parsed : [];
+        } catch (err) {
+          return [(err as Error).message];
+        }
+      },
       fail: (message) => {
         throw new FailError(str(message));
       },
