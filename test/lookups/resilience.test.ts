@@ -48,8 +48,10 @@ describe('lookup circuit breaker and concurrency limit', () => {
     await lookup.resolve(contextForUser('u1'));
     await lookup.resolve(contextForUser('u2'));
     expect(await lookup.resolve(contextForUser('u3'))).toMatchObject({ status: 'circuit_open' });
-    // Not called, so not waited for.
-    expect(upstream.count()).toBe(2);
+    // Not called, so not waited for: the upstream never sees a third request (an aborted one may
+    // reach it late or not at all, hence at most two).
+    await sleep(100);
+    expect(upstream.count()).toBeLessThanOrEqual(2);
   });
 
   it('probes once when half-open and closes again on success', async () => {
