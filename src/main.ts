@@ -3,6 +3,7 @@
  * before this file by the runtime (`node --require ./dist/instrumentation.js dist/main.js`).
  */
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { createApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
 import { composeAuthenticators } from './http/auth';
@@ -19,7 +20,7 @@ import { LoadShedder } from './http/load-shedding';
 import { installProcessGuard } from './process-guard';
 import { createRulesEnvironment, LOOKUP_VARIABLE } from './rules/cel';
 import { startService } from './server';
-import { warmUpEngine, warmUpServer } from './warmup';
+import { offlineEngine, warmUpEngine, warmUpHttp } from './warmup';
 import { VERSION } from './version';
 
 async function buildSecretStore(config: Readonly<Config>, logger: Logger, metrics: Metrics | undefined): Promise<SecretStore> {
@@ -114,10 +115,19 @@ async function main(): Promise<void> {
   // Published by instrumentation.ts when the SDK started; flushed after the drain.
   const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
   if (telemetry) cleanups.push(() => telemetry.shutdown());
-  // Not ready until warmed up: rules compiled and run, the request path exercised once over loopback.
-  let warming = true;
-  health.addReadinessCheck(() => (warming ? 'warming up' : undefined));
+  // Warm-up before listening: rules compiled and run, the HTTP request path exercised on a private
+  // loopback server with a copy of the app that records no metrics and writes no logs.
   const warm = await warmUpEngine(engine(), { deadlineMs: config.server.deadlineMs });
+  const warmEngine = offlineEngine(engine());
+  await warmUpHttp(
+    createApp({
+      config: { ...config, logging: { ...config.logging, requests: false } },
+      logger: createLogger({ level: 'silent', destination: new Writable({ write: (_chunk, _encoding, done) => done() }) }),
+      engine: () => warmEngine,
+      authenticate: () => ({ ok: true, method: 'header', credential: 'warm-up' }),
+      health: new HealthState(),
+    }),
+  );
   const service = await startService({
     config,
     app,
@@ -126,8 +136,6 @@ async function main(): Promise<void> {
     metricsServer: metrics ? createMetricsServer(metrics.registry, { notReadyReason: () => health.notReadyReason(), rulesVersion: () => engine().version }) : undefined,
     cleanups,
   });
-  await warmUpServer(service.hookPort);
-  warming = false;
   logger.info(
     {
       port: service.hookPort,

@@ -1,10 +1,13 @@
 /**
- * Cold-start warm-up, run before the instance reports ready: the rules (CEL), the envelope parser,
- * the response builder and the HTTP server's request path are run on a built-in sample so that
+ * Cold-start warm-up, run before the instance listens: the rules (CEL), the envelope parser, the
+ * response builder and the whole HTTP request path are run on a built-in sample so that
  * V8 has compiled them and lazy modules are loaded before Okta's first calls arrive. Lookups are
  * not called (a warm-up must not touch upstreams): rules that need one take their `fallback` path.
  */
-import { request } from 'node:http';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import type { ClaimsEngine } from './hook/engine';
 import { TokenHookService } from './hook/service';
 import type { TokenHookEvent } from './hook/types';
@@ -59,8 +62,7 @@ export async function warmUpEngine(engine: ClaimsEngine, options: { iterations?:
   const started = performance.now();
   const iterations = options.iterations ?? 300;
   const maxMs = options.maxMs ?? 500;
-  // Without I/O: a rule that reads a lookup sees it unresolved and takes its fallback/onError path.
-  const offline: ClaimsEngine = engine instanceof RulesEngine ? { version: engine.version, evaluate: (event, opts) => engine.evaluateNow(event, opts) } : engine;
+  const offline = offlineEngine(engine);
   const service = new TokenHookService({ engine: () => offline, debugContext: true, deadlineMs: options.deadlineMs });
   let done = 0;
   try {
@@ -75,17 +77,49 @@ export async function warmUpEngine(engine: ClaimsEngine, options: { iterations?:
   return { iterations: done, ms: performance.now() - started };
 }
 
-/** A few GET /healthz over loopback: the HTTP parser, Koa and the router take their first requests here. */
-export async function warmUpServer(port: number, requests = 20): Promise<void> {
-  for (let i = 0; i < requests; i++) {
-    await new Promise<void>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/healthz', method: 'GET', agent: false }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-        res.on('error', () => resolve());
-      });
-      req.on('error', () => resolve());
-      req.end();
-    });
+/**
+ * The HTTP path, over loopback, on a private server that is closed again: `app` is a copy of the
+ * hook's Koa app built for the warm-up (no metrics, no logs, an authenticator that accepts the
+ * warm-up calls, the offline engine), so Node's HTTP parser, Koa, the router, the body parser and
+ * the builder take their first requests here and the real counters and logs see none of them.
+ */
+export async function warmUpHttp(app: Koa, requests = 30): Promise<void> {
+  const server = createServer(app.callback());
+  try {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const body = JSON.stringify(SAMPLE);
+    for (let i = 0; i < requests; i++) {
+      await send(port, 'GET', '/healthz');
+      await send(port, 'POST', '/hooks/token', body);
+    }
+  } catch {
+    // Best effort: a failed warm-up only means a slower first call.
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+const WARM_UP_TRACEPARENT = '00-0000000000000000000000000000a11e-000000000000a11e-00';
+
+function send(port: number, method: string, path: string, body?: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // A parent that is not sampled: with the default parent-based sampler no warm-up span is recorded or exported.
+    const headers: Record<string, string | number> = { traceparent: WARM_UP_TRACEPARENT };
+    if (body) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false, headers }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+      res.on('error', () => resolve());
+    });
+    req.on('error', () => resolve());
+    req.end(body);
+  });
+}
+
+/** The engine used by warm-ups: rules without I/O (a rule that needs a lookup takes its fallback/onError path). */
+export function offlineEngine(engine: ClaimsEngine): ClaimsEngine {
+  return engine instanceof RulesEngine ? { version: engine.version, evaluate: (event, opts) => engine.evaluateNow(event, opts) } : engine;
 }
