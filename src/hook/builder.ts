@@ -6,10 +6,23 @@
  * - never a reserved claim (per token type; `aud`/`sub` are modifiable in access tokens only);
  * - lifetime only within 300..86400 seconds;
  * - claim names JSON-Pointer escaped (`~` -> `~0`, `/` -> `~1`);
+ * - members and elements of existing claims only when their parent is in the token (an object for
+ *   a member, an array for an element), indexes within the array, element removals from the
+ *   highest index down and appends last (so earlier operations never shift a later one's index),
+ *   and never together with a change of the whole claim;
  * - the serialized response stays under 256 KB.
  * What cannot be emitted safely is reported as a `SkippedChange` with a closed-set reason.
  */
-import { LIFETIME_TARGET, type AppliedOperation, type ClaimChange, type Decision, type LifetimeChange, type SkippedChange, type SkipReason } from './decision';
+import {
+  LIFETIME_TARGET,
+  targetLabel,
+  type AppliedOperation,
+  type ClaimChange,
+  type Decision,
+  type LifetimeChange,
+  type SkippedChange,
+  type SkipReason,
+} from './decision';
 import type { Evaluation } from './engine';
 import type { ClaimsMap, JsonValue, PatchCommand, PatchOperation, TokenHookEvent, TokenHookResponse, TokenKind } from './types';
 
@@ -87,16 +100,78 @@ interface PendingOp {
   applied: AppliedOperation;
 }
 
-/** Keeps the last change per (token, claim); earlier ones are reported as `overridden`. */
+/** A member/element operation and where it must go: sets and replaces, then removals (highest index first), then appends. */
+interface NestedOp extends PendingOp {
+  group: 0 | 1 | 2;
+  /** Pointer of the array (removals by index are ordered within it). */
+  array?: string;
+  index?: number;
+}
+
+/** Identity of a change's target: the same member changed twice is overridden, a member and its claim are not the same target. */
+const targetKey = (change: ClaimChange): string => (change.at ? `${change.token}\u0000${change.claim}\u0000${JSON.stringify(change.at)}` : `${change.token}\u0000${change.claim}`);
+
+/** Keeps the last change per (token, target); earlier ones are reported as `overridden`. */
 function lastChangePerClaim(changes: readonly ClaimChange[], skipped: SkippedChange[]): ClaimChange[] {
   const lastIndex = new Map<string, number>();
-  changes.forEach((change, index) => lastIndex.set(`${change.token}\u0000${change.claim}`, index));
+  changes.forEach((change, index) => lastIndex.set(targetKey(change), index));
   const kept: ClaimChange[] = [];
   changes.forEach((change, index) => {
-    if (lastIndex.get(`${change.token}\u0000${change.claim}`) === index) kept.push(change);
-    else skipped.push(skipEntry(change.token, change.claim, 'overridden', change.rule));
+    if (lastIndex.get(targetKey(change)) === index) kept.push(change);
+    else skipped.push(skipEntry(change.token, targetLabel(change.claim, change.at), 'overridden', change.rule));
   });
   return kept;
+}
+
+const isObject = (value: unknown): value is Record<string, JsonValue> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Plans a member or element change against the claims of the request; a string is the reason to skip it. */
+function planNestedChange(change: ClaimChange & { at: NonNullable<ClaimChange['at']> }, claims: ClaimsMap): NestedOp | SkipReason {
+  const { at } = change;
+  if (!hasOwn(claims, change.claim)) return 'parent_missing';
+  const members = at.member ?? [];
+  const elementChange = at.append === true || at.index !== undefined;
+  const parents = elementChange ? members : members.slice(0, -1);
+  let node: JsonValue = claims[change.claim] as JsonValue;
+  for (const member of parents) {
+    if (!isObject(node) || !hasOwn(node, member)) return 'parent_missing';
+    node = node[member] as JsonValue;
+  }
+  const pointer = `/claims/${[change.claim, ...parents].map(escapeJsonPointer).join('/')}`;
+  const label = targetLabel(change.claim, at);
+  const make = (op: PatchOperation, group: NestedOp['group'], extra: Partial<NestedOp> = {}): NestedOp => ({
+    token: change.token,
+    op,
+    applied: withRule<AppliedOperation>({ token: change.token, op: op.op, claim: label }, change.rule),
+    group,
+    ...extra,
+  });
+  if (elementChange) {
+    if (!Array.isArray(node)) return 'parent_missing';
+    if (at.append) return change.kind === 'set' ? make({ op: 'add', path: `${pointer}/-`, value: change.value }, 2) : 'invalid_claim_name';
+    const index = at.index as number;
+    if (change.kind === 'remove') return index < node.length ? make({ op: 'remove', path: `${pointer}/${index}` }, 1, { array: pointer, index }) : 'index_out_of_range';
+    if (index < node.length) return make({ op: 'replace', path: `${pointer}/${index}`, value: change.value }, 0);
+    // Just past the end is an append; sent as `-` because removals before it shorten the array.
+    return index === node.length ? make({ op: 'add', path: `${pointer}/-`, value: change.value }, 2) : 'index_out_of_range';
+  }
+  const leaf = members.at(-1);
+  if (leaf === undefined || !isObject(node)) return 'parent_missing';
+  const path = `${pointer}/${escapeJsonPointer(leaf)}`;
+  if (change.kind === 'remove') return hasOwn(node, leaf) ? make({ op: 'remove', path }, 1) : 'claim_absent';
+  return make({ op: hasOwn(node, leaf) ? 'replace' : 'add', path, value: change.value }, 0);
+}
+
+/** Sets and replaces first, then removals (per array, highest index first), then appends. */
+function orderNested(ops: NestedOp[]): NestedOp[] {
+  return ops
+    .map((op, position) => ({ op, position }))
+    .sort((a, b) => {
+      if (a.op.group !== b.op.group) return a.op.group - b.op.group;
+      if (a.op.group === 1 && a.op.array !== undefined && a.op.array === b.op.array) return (b.op.index ?? 0) - (a.op.index ?? 0);
+      return a.position - b.position;
+    })
+    .map(({ op }) => op);
 }
 
 function lastLifetimePerToken(lifetimes: readonly LifetimeChange[], skipped: SkippedChange[]): LifetimeChange[] {
@@ -154,18 +229,35 @@ export function buildResponse(event: TokenHookEvent, evaluation: Evaluation, opt
   }
 
   const pending: PendingOp[] = [];
-  for (const change of lastChangePerClaim(decision.changes, skipped)) {
+  const nested: NestedOp[] = [];
+  const kept = lastChangePerClaim(decision.changes, skipped);
+  // Claims changed as a whole: a change to one of their members or elements is left out (only
+  // computed when some change targets a member or element: most calls have none).
+  let whole: Set<string> | undefined;
+  if (kept.some((change) => change.at)) {
+    whole = new Set();
+    for (const change of kept) if (!change.at) whole.add(`${change.token}\u0000${change.claim}`);
+  }
+  for (const change of kept) {
     const claims = mintedClaims(event, change.token);
     const skip = (reason: SkipReason): void => {
-      skipped.push(skipEntry(change.token, change.claim, reason, change.rule));
+      skipped.push(skipEntry(change.token, change.at ? targetLabel(change.claim, change.at) : change.claim, reason, change.rule));
     };
     if (!claims) skip('token_not_minted');
     else if (change.claim.length === 0) skip('invalid_claim_name');
     else if (isReservedClaim(change.token, change.claim)) skip('reserved_claim');
-    else if (change.kind === 'remove' && !hasOwn(claims, change.claim)) skip('claim_absent');
     else if (change.kind === 'set' && (change.value === null || change.value === undefined)) skip('null_value');
+    else if (change.at) {
+      if (whole?.has(`${change.token}\u0000${change.claim}`)) skip('claim_replaced');
+      else {
+        const planned = planNestedChange(change as ClaimChange & { at: NonNullable<ClaimChange['at']> }, claims);
+        if (typeof planned === 'string') skip(planned);
+        else nested.push(planned);
+      }
+    } else if (change.kind === 'remove' && !hasOwn(claims, change.claim)) skip('claim_absent');
     else pending.push(planClaimChange(change, claims));
   }
+  if (nested.length > 0) pending.push(...orderNested(nested));
   for (const lifetime of lastLifetimePerToken(decision.lifetimes, skipped)) {
     const skip = (reason: SkipReason): void => {
       skipped.push(skipEntry(lifetime.token, LIFETIME_TARGET, reason, lifetime.rule));

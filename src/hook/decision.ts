@@ -6,10 +6,35 @@
  */
 import type { JsonValue, TokenKind } from './types';
 
-/** Set or remove one top-level claim in one token. */
+/**
+ * Where inside an existing claim a change applies (absent: the claim itself). Okta patches members
+ * of object claims and elements of array claims, but only when the parent already exists.
+ */
+export interface ClaimTarget {
+  /** Member names below the claim: `['department']`, `['address', 'city']`. */
+  member?: readonly string[];
+  /** Element of the array at `claim`/`member` (replace or remove by position). */
+  index?: number;
+  /** Add `value` as a new last element of the array at `claim`/`member`. */
+  append?: true;
+}
+
+/** Set or remove one claim (or a member or element of one, see `at`) in one token. */
 export type ClaimChange =
-  | { kind: 'set'; token: TokenKind; claim: string; value: JsonValue; rule?: string }
-  | { kind: 'remove'; token: TokenKind; claim: string; rule?: string };
+  | { kind: 'set'; token: TokenKind; claim: string; value: JsonValue; rule?: string; at?: ClaimTarget }
+  | { kind: 'remove'; token: TokenKind; claim: string; rule?: string; at?: ClaimTarget };
+
+const PLAIN_MEMBER = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** How a change's target is shown: `locale`, `employee_profile.department`, `preferred_clinics[+]`, `preferred_clinics[1]`. */
+export function targetLabel(claim: string, at: ClaimTarget | undefined): string {
+  if (!at) return claim;
+  let label = claim;
+  for (const member of at.member ?? []) label += PLAIN_MEMBER.test(member) ? `.${member}` : `[${JSON.stringify(member)}]`;
+  if (at.append) label += '[+]';
+  else if (at.index !== undefined) label += `[${at.index}]`;
+  return label;
+}
 
 export interface LifetimeChange {
   token: TokenKind;
@@ -34,10 +59,17 @@ export type SkipReason =
   | 'invalid_claim_name'
   | 'overridden'
   | 'null_value'
-  | 'response_too_large';
+  | 'response_too_large'
+  /** A member or element change whose parent is not in the token (or is not an object/array). */
+  | 'parent_missing'
+  /** An element change whose index is past the end of the array. */
+  | 'index_out_of_range'
+  /** A member or element change to a claim another change sets or removes as a whole. */
+  | 'claim_replaced';
 
 export interface SkippedChange {
   token: TokenKind;
+  /** The claim, or the member/element label (`targetLabel`). */
   claim: string;
   reason: SkipReason;
   rule?: string;
@@ -51,6 +83,7 @@ export interface AppliedOperation {
   token: TokenKind;
   /** `lifetime` is Okta's `replace /token/lifetime/expiration`. */
   op: 'add' | 'replace' | 'remove' | 'lifetime';
+  /** The claim, or the member/element label (`targetLabel`). */
   claim: string;
   rule?: string;
 }

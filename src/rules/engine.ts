@@ -251,10 +251,14 @@ function evaluateRule(rule: CompiledRule, ctx: RequestContext, explain: boolean,
         } else {
           value = claim.value as JsonValue;
         }
-        for (const token of claim.tokens) trace.changes.push({ kind: 'set', token, claim: claim.name, value, rule: rule.name });
+        for (const token of claim.tokens) {
+          trace.changes.push(claim.at ? { kind: 'set', token, claim: claim.name, value, rule: rule.name, at: claim.at } : { kind: 'set', token, claim: claim.name, value, rule: rule.name });
+        }
       }
       for (const item of rule.remove) {
-        for (const token of item.tokens) trace.changes.push({ kind: 'remove', token, claim: item.name, rule: rule.name });
+        for (const token of item.tokens) {
+          trace.changes.push(item.at ? { kind: 'remove', token, claim: item.name, rule: rule.name, at: item.at } : { kind: 'remove', token, claim: item.name, rule: rule.name });
+        }
       }
       for (const lifetime of rule.lifetimes) trace.lifetimes.push({ token: lifetime.token, seconds: lifetime.seconds, rule: rule.name });
       trace.result = 'matched';

@@ -5,7 +5,7 @@
  * or skipped and why). Pure: no I/O; the CLI reads the files and prints.
  */
 import { buildResponse, type BuildOutcome } from '../hook/builder';
-import { LIFETIME_TARGET, type AppliedOperation, type SkippedChange, type SkipReason } from '../hook/decision';
+import { LIFETIME_TARGET, targetLabel, type AppliedOperation, type SkippedChange, type SkipReason } from '../hook/decision';
 import { summarizeEvent, type EventSummary } from '../hook/parse';
 import type { JsonValue, TokenHookEvent, TokenHookResponse, TokenKind } from '../hook/types';
 import type { RuleResult } from '../hook/engine';
@@ -119,6 +119,12 @@ function reasonText(skip: SkippedChange, overriddenBy: string | undefined): stri
       return 'the expression returned null, so nothing is set';
     case 'response_too_large':
       return "dropped to keep the response under Okta's 256 KB limit";
+    case 'parent_missing':
+      return `its parent is not in the ${token} (or is not an object/array): Okta only patches members and elements of claims the token already has`;
+    case 'index_out_of_range':
+      return `the index is past the end of the array in the ${token}`;
+    case 'claim_replaced':
+      return overriddenBy ? `the whole claim is set or removed by rule "${overriddenBy}", which wins over changes inside it` : 'the whole claim is set or removed by another change';
     default:
       return skip.reason;
   }
@@ -137,10 +143,13 @@ export async function explain(engine: RulesEngine, event: TokenHookEvent, option
 
   // For `overridden`: the rule of the last change per (token, claim), i.e. the one that won.
   const winner = new Map<string, string | undefined>();
-  for (const change of decision.changes) winner.set(`${change.token}\u0000${change.claim}`, change.rule);
+  for (const change of decision.changes) winner.set(`${change.token}\u0000${targetLabel(change.claim, change.at)}`, change.rule);
+  // For `claim_replaced`: the rule that set or removed the whole claim.
+  const wholeBy = new Map<string, string | undefined>();
+  for (const change of decision.changes) if (!change.at) wholeBy.set(`${change.token}\u0000${change.claim}`, change.rule);
   for (const lifetime of decision.lifetimes) winner.set(`${lifetime.token}\u0000${LIFETIME_TARGET}`, lifetime.rule);
 
-  const resolve = (target: { token: TokenKind; claim: string; rule?: string }): Omit<ExplainedChange, 'token' | 'kind' | 'claim' | 'value'> => {
+  const resolve = (target: { token: TokenKind; claim: string; rule?: string; base?: string }): Omit<ExplainedChange, 'token' | 'kind' | 'claim' | 'value'> => {
     if (decision.deny) return { status: 'denied', why: `token refused by rule "${decision.deny.rule ?? '?'}"` };
     const a = applied.findIndex((op) => sameTarget(op, target));
     if (a !== -1) {
@@ -151,7 +160,8 @@ export async function explain(engine: RulesEngine, event: TokenHookEvent, option
     if (s !== -1) {
       const skip = skipped[s] as SkippedChange;
       skipped.splice(s, 1);
-      return { status: 'skipped', reason: skip.reason, why: reasonText(skip, winner.get(`${skip.token}\u0000${skip.claim}`)) };
+      const by = skip.reason === 'claim_replaced' ? wholeBy.get(`${skip.token}\u0000${target.base ?? skip.claim}`) : winner.get(`${skip.token}\u0000${skip.claim}`);
+      return { status: 'skipped', reason: skip.reason, why: reasonText(skip, by) };
     }
     return { status: 'skipped', why: 'not in the response' };
   };
@@ -169,7 +179,8 @@ export async function explain(engine: RulesEngine, event: TokenHookEvent, option
     if (trace.lookups) entry.lookups = trace.lookups;
     if (trace.fallbacks) entry.fallbacks = trace.fallbacks;
     for (const change of trace.changes) {
-      const item: ExplainedChange = { token: label(change.token), kind: change.kind, claim: change.claim, ...resolve(change) };
+      const claim = targetLabel(change.claim, change.at);
+      const item: ExplainedChange = { token: label(change.token), kind: change.kind, claim, ...resolve({ token: change.token, claim, rule: change.rule, base: change.claim }) };
       if (change.kind === 'set') item.value = change.value;
       entry.changes.push(item);
     }
@@ -262,13 +273,19 @@ function describeLookup(lookup: ExplainedLookup): string {
   return `${head}: ${status}${facts.length > 0 ? `, ${facts.join(', ')}` : ''}${stale}${value}`;
 }
 
+/** The `Rules:` and `Request:` lines that start the explain and preview reports. */
+export function reportHeader(report: Pick<ExplainReport, 'rules' | 'request'>): string[] {
+  const r = report.request;
+  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
+  return [
+    `Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`,
+    `Request:  ${facts.filter(Boolean).join(', ')}`,
+  ];
+}
+
 /** The human-readable report printed by `okta-token-hook explain`. */
 export function formatExplainText(report: ExplainReport): string {
-  const lines: string[] = [];
-  const r = report.request;
-  lines.push(`Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`);
-  const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
-  lines.push(`Request:  ${facts.filter(Boolean).join(', ')}`);
+  const lines: string[] = reportHeader(report);
   const applied = report.explained.reduce((n, rule) => n + rule.changes.filter((c) => c.status === 'applied').length, 0);
   lines.push(
     report.outcome === 'denied'

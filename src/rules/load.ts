@@ -10,10 +10,12 @@ import { readFile } from 'node:fs/promises';
 import type { Environment } from '@marcbachmann/cel-js';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS, RESERVED_CLAIMS } from '../hook/builder';
+import { targetLabel, type ClaimTarget } from '../hook/decision';
 import type { JsonValue, TokenKind } from '../hook/types';
 import { parseLookups } from '../lookups/definition';
 import type { LookupDefinition } from '../lookups/types';
-import { compileExpression, createRulesEnvironment, LOOKUP_VARIABLE, type CompiledExpression } from './cel';
+import { CEL_VARIABLES, compileExpression, createRulesEnvironment, LOOKUP_VARIABLE, type CompiledExpression } from './cel';
+import { alwaysMatches, checkExpression, neverMatches, requiresClientCredentials } from './diagnostics';
 import {
   FILE_TOKEN_NAMES,
   RulesFileError,
@@ -25,7 +27,7 @@ import {
   type RemoveSpec,
   type RuleSet,
 } from './types';
-import { deepFreeze, describe, isPlainObject, ProblemCollector, type Path, type Problem } from '../shared/values';
+import { deepFreeze, describe, didYouMean, isPlainObject, ProblemCollector, type Path, type Problem } from '../shared/values';
 
 export const MAX_RULES_FILE_BYTES = 1024 * 1024;
 export const RULE_NAME_PATTERN = /^[a-z0-9-]+$/;
@@ -35,8 +37,10 @@ const MAX_DENY_SUMMARY_LENGTH = 500;
 
 const TOP_LEVEL_KEYS = ['rules', 'lookups'];
 const RULE_KEYS = ['name', 'description', 'when', 'claims', 'remove', 'lifetime', 'onError', 'deny'];
-const CLAIM_KEYS = ['name', 'value', 'expr', 'fallback', 'tokens'];
-const REMOVE_KEYS = ['name', 'tokens'];
+const CLAIM_KEYS = ['name', 'member', 'index', 'append', 'value', 'expr', 'fallback', 'tokens'];
+const REMOVE_KEYS = ['name', 'member', 'index', 'tokens'];
+const MAX_MEMBER_DEPTH = 8;
+const MAX_ELEMENT_INDEX = 9999;
 const LIFETIME_KEYS: FileTokenName[] = ['id', 'access'];
 const ALL_TOKENS: readonly TokenKind[] = ['identity', 'access'];
 const NO_LOOKUPS: ReadonlySet<string> = new Set();
@@ -79,9 +83,29 @@ function jsonProblem(value: unknown, depth = 0): string | undefined {
   return 'is not a JSON value';
 }
 
+/** What to do instead of changing a reserved claim, per claim (contract §2.3). */
+const RESERVED_HINTS: Record<string, string> = {
+  groups: 'use a differently named claim (e.g. "roles", from an oktaGroups lookup) or the authorization server\'s groups claim',
+  group: 'use a differently named claim (e.g. "roles") or the authorization server\'s groups claim',
+  scp: 'scopes are granted by the authorization server\'s access policy; a hook cannot change them',
+  scope: 'scopes are granted by the authorization server\'s access policy; a hook cannot change them',
+  scopes: 'scopes are granted by the authorization server\'s access policy; a hook cannot change them',
+  exp: 'use lifetime: { id: ..., access: ... } to change how long the token lives',
+  iat: 'Okta sets it when it mints the token',
+  auth_time: 'Okta sets it from the session; put your own value in a differently named claim',
+  amr: 'Okta sets it from the session; read session.amr and put your own value in a differently named claim',
+};
+const GENERIC_RESERVED_HINT = 'Okta sets it; choose another name, e.g. a namespaced "https://example.com/claims/<name>"';
+
 class RuleValidator extends ProblemCollector {
   /** Names under `lookups:` (also those with invalid definitions, so each problem is reported once). */
   lookupNames: ReadonlySet<string> = NO_LOOKUPS;
+  /** Findings that do not stop the service (check --strict fails on them). */
+  readonly warnings: Problem[] = [];
+
+  warn(path: Path, message: string): void {
+    this.warnings.push({ path, message });
+  }
 
   constructor(private readonly env: Environment) {
     super();
@@ -137,13 +161,44 @@ class RuleValidator extends ProblemCollector {
     return true;
   }
 
-  reserved(name: string, tokens: readonly TokenKind[], path: Path, explicitTokens: boolean): void {
-    for (const token of tokens) {
-      if (!RESERVED_CLAIMS[token].has(name)) continue;
-      const other = ALL_TOKENS.find((t) => t !== token && !RESERVED_CLAIMS[t].has(name));
-      const hint = !explicitTokens && other ? ` (use tokens: [${TOKEN_LABEL[other]}] to change it in the ${TOKEN_LABEL[other]} token only)` : '';
-      this.add(path, `"${name}" is reserved in the ${TOKEN_LABEL[token]} token${hint}`);
+  /**
+   * `member` / `index` / `append`: a member or element of an existing claim. `undefined`: the
+   * claim itself; `null`: invalid (reported).
+   */
+  target(item: Record<string, unknown>, itemPath: Path): ClaimTarget | undefined | null {
+    if (item.member === undefined && item.index === undefined && item.append === undefined) return undefined;
+    const at: ClaimTarget = {};
+    const before = this.problems.length;
+    if (item.member !== undefined) {
+      const members = typeof item.member === 'string' ? [item.member] : item.member;
+      if (!Array.isArray(members) || members.length === 0 || members.length > MAX_MEMBER_DEPTH || members.some((m) => typeof m !== 'string' || m.length === 0 || m.length > MAX_CLAIM_NAME_LENGTH)) {
+        this.add([...itemPath, 'member'], `must be a member name, or a list of up to ${MAX_MEMBER_DEPTH} names for a deeper member (member: [address, city]), got ${describe(item.member)}`);
+      } else at.member = members as string[];
     }
+    if (item.index !== undefined) {
+      if (typeof item.index !== 'number' || !Number.isInteger(item.index) || item.index < 0 || item.index > MAX_ELEMENT_INDEX) {
+        this.add([...itemPath, 'index'], `must be an array position from 0 to ${MAX_ELEMENT_INDEX}, got ${describe(item.index)}`);
+      } else at.index = item.index;
+    }
+    if (item.append !== undefined) {
+      if (item.append !== true) this.add([...itemPath, 'append'], `must be true (adds value at the end of the array), got ${describe(item.append)}`);
+      else if (item.index !== undefined) this.add([...itemPath, 'append'], 'cannot be combined with index (append adds at the end; index replaces one element)');
+      else at.append = true;
+    }
+    return this.problems.length > before ? null : at;
+  }
+
+  reserved(name: string, tokens: readonly TokenKind[], path: Path, explicitTokens: boolean): void {
+    const reservedIn = tokens.filter((token) => RESERVED_CLAIMS[token].has(name));
+    if (reservedIn.length === 0) return;
+    const other = ALL_TOKENS.find((t) => !RESERVED_CLAIMS[t].has(name));
+    let hint: string;
+    if (RESERVED_HINTS[name]) hint = `; ${RESERVED_HINTS[name]}`;
+    else if (other && !explicitTokens) hint = ` (use tokens: [${TOKEN_LABEL[other]}] to change it in the ${TOKEN_LABEL[other]} token only)`;
+    else if (other) hint = `; it can be changed in the ${TOKEN_LABEL[other]} token only`;
+    else hint = `; ${GENERIC_RESERVED_HINT}`;
+    const where = reservedIn.length === 2 ? 'the id and access tokens' : `the ${TOKEN_LABEL[reservedIn[0] as TokenKind]} token`;
+    this.add(path, `"${name}" is reserved in ${where}${hint}`);
   }
 
   expression(value: unknown, path: Path, expect: 'bool' | 'json'): CompiledExpression | undefined {
@@ -153,10 +208,19 @@ class RuleValidator extends ProblemCollector {
     }
     const compiled = compileExpression(this.env, value, expect);
     if (!compiled.ok) {
-      this.add(path, compiled.message);
+      const unknown = /Unknown variable: ([A-Za-z_][A-Za-z0-9_]*)/.exec(compiled.message)?.[1];
+      const variables = [...CEL_VARIABLES.map((v) => v.name), LOOKUP_VARIABLE.name];
+      const hint = unknown ? `${didYouMean(unknown, variables)} (variables: ${variables.join(', ')})` : '';
+      const column = /\(at column (\d+)(?:: `([^`]*)`)?/.exec(compiled.message);
+      this.add(path, `${compiled.message}${hint}`, column ? { offset: Number(column[1]) - 1, length: column[2]?.length ?? 1 } : undefined);
       return undefined;
     }
-    return compiled.expression;
+    const findings = checkExpression(compiled.expression);
+    for (const finding of findings) {
+      if (finding.severity === 'error') this.add(path, finding.message, finding);
+      else this.warnings.push({ path, message: finding.message, offset: finding.offset, length: finding.length });
+    }
+    return findings.some((f) => f.severity === 'error') ? undefined : compiled.expression;
   }
 
   /** The lookups an expression reads; each must be named statically and defined under `lookups:`. */
@@ -170,7 +234,7 @@ class RuleValidator extends ProblemCollector {
     for (const name of members) {
       if (this.lookupNames.has(name)) continue;
       const defined = [...this.lookupNames];
-      this.add(path, `lookup "${name}" is not defined under lookups:${defined.length > 0 ? ` (defined: ${defined.join(', ')})` : ''}`);
+      this.add(path, `lookup "${name}" is not defined${didYouMean(name, defined)} (define it under lookups:${defined.length > 0 ? `; defined: ${defined.join(', ')}` : ''})`);
     }
     return members;
   }
@@ -210,10 +274,11 @@ class RuleValidator extends ProblemCollector {
           this.add([...itemPath, 'fallback'], 'is used when a lookup read by expr fails, but expr reads no lookup');
         } else if (spec) spec.fallback = deepFreeze(item.fallback as JsonValue);
       }
-      if (!nameOk || !tokens) return;
+      const at = this.target(item, itemPath);
+      if (!nameOk || !tokens || at === null) return;
       this.reserved(item.name as string, tokens, [...itemPath, 'name'], item.tokens !== undefined);
-      this.duplicate(seen, item.name as string, tokens, itemPath, fieldPath(itemPath.slice(2)));
-      if (spec) specs.push({ ...spec, name: item.name as string, tokens });
+      this.duplicate(seen, item.name as string, at, tokens, itemPath, fieldPath(itemPath.slice(2)));
+      if (spec) specs.push(at ? { ...spec, name: item.name as string, tokens, at } : { ...spec, name: item.name as string, tokens });
     });
     return specs;
   }
@@ -233,10 +298,13 @@ class RuleValidator extends ProblemCollector {
       this.unknownKeys(item, REMOVE_KEYS, itemPath);
       const nameOk = this.claimName(item.name, [...itemPath, 'name']);
       const tokens = this.tokens(item.tokens, [...itemPath, 'tokens']);
-      if (!nameOk || !tokens) return;
+      const at = this.target(item, itemPath);
+      if (!nameOk || !tokens || at === null) return;
       this.reserved(item.name as string, tokens, [...itemPath, 'name'], item.tokens !== undefined);
-      this.duplicate(seen, item.name as string, tokens, itemPath, fieldPath(itemPath.slice(2)));
-      specs.push({ name: item.name as string, tokens, field: fieldPath(itemPath.slice(2)) });
+      this.duplicate(seen, item.name as string, at, tokens, itemPath, fieldPath(itemPath.slice(2)));
+      const spec: RemoveSpec = { name: item.name as string, tokens, field: fieldPath(itemPath.slice(2)) };
+      if (at) spec.at = at;
+      specs.push(spec);
     });
     return specs;
   }
@@ -264,13 +332,22 @@ class RuleValidator extends ProblemCollector {
   }
 
   /** Same claim twice in one rule for the same token is ambiguous; across rules, later wins. */
-  duplicate(seen: Map<string, string>, name: string, tokens: readonly TokenKind[], itemPath: Path, field: string): void {
+  duplicate(seen: Map<string, string>, name: string, at: ClaimTarget | undefined, tokens: readonly TokenKind[], itemPath: Path, field: string): void {
+    const label = targetLabel(name, at);
+    let conflict: string | undefined;
     for (const token of tokens) {
-      const key = `${token}\u0000${name}`;
+      const key = `${token}\u0000${name}\u0000${JSON.stringify(at ?? null)}`;
       const first = seen.get(key);
-      if (first) this.add([...itemPath, 'name'], `"${name}" is already changed in the ${TOKEN_LABEL[token]} token by ${first} of this rule`);
+      if (first) this.add([...itemPath, 'name'], `"${label}" is already changed in the ${TOKEN_LABEL[token]} token by ${first} of this rule`);
       else seen.set(key, field);
+      // The whole claim and one of its members in one rule: Okta-safe output would drop the member change.
+      const whole = seen.get(`${token}\u0000${name}\u0000null`);
+      const part = seen.get(`part\u0000${token}\u0000${name}`);
+      if (at && whole) conflict ??= `"${name}" is set or removed as a whole by ${whole} of this rule; change ${label} inside that value instead`;
+      else if (!at && part) conflict ??= `${part} of this rule changes a member or element of "${name}"; change it inside this value instead`;
+      if (at && !part) seen.set(`part\u0000${token}\u0000${name}`, field);
     }
+    if (conflict) this.add([...itemPath, 'name'], conflict);
   }
 
   rule(value: unknown, index: number, names: Map<string, number>): CompiledRule | undefined {
@@ -327,8 +404,73 @@ class RuleValidator extends ProblemCollector {
     if (typeof value.description === 'string') rule.description = value.description;
     if (when) rule.when = when;
     if (deny !== undefined) rule.deny = deny;
+    this.ruleWarnings(rule, path);
     return rule;
   }
+
+  /** Rules that can never match or never change anything, and claim names that look like nested paths. */
+  ruleWarnings(rule: CompiledRule, path: Path): void {
+    const never = rule.when ? neverMatches(rule.when) : undefined;
+    if (never) this.warn([...path, 'when'], `never matches: ${never}`);
+    if (rule.deny !== undefined && alwaysMatches(rule.when)) {
+      this.warn([...path, 'deny'], 'denies every token request (no condition): no token is issued while this rule is in the file');
+    }
+    const targets = [...rule.claims, ...rule.remove];
+    if (requiresClientCredentials(rule.when) && targets.length > 0 && targets.every((c) => c.tokens.every((t) => t === 'identity'))) {
+      this.warn([...path, 'when'], 'changes only the id token, which is never minted for client_credentials calls (add tokens: [access])');
+    }
+    for (const item of targets) {
+      if (item.at || !item.name.includes('/') || item.name.includes(':')) continue;
+      const [parent, ...members] = item.name.split('/');
+      this.warn([...path, ...fieldSegments(item.field), 'name'], `"${item.name}" is a new top-level claim with a "/" in its name; to change a member of the existing claim "${parent}", write name: ${parent}, member: ${members.length === 1 ? members[0] : `[${members.join(', ')}]`}`);
+    }
+  }
+
+  /** A member or element change that another rule's change of the whole claim drops whenever both match. */
+  wholeClaimWarnings(rules: readonly CompiledRule[]): void {
+    const whole = new Map<string, CompiledRule>();
+    for (const rule of rules) for (const item of [...rule.claims, ...rule.remove]) if (!item.at) for (const token of item.tokens) if (!whole.has(`${token}\u0000${item.name}`)) whole.set(`${token}\u0000${item.name}`, rule);
+    if (whole.size === 0) return;
+    for (const rule of rules) {
+      for (const item of [...rule.claims, ...rule.remove]) {
+        if (!item.at) continue;
+        const other = item.tokens.map((token) => whole.get(`${token}\u0000${item.name}`)).find((r) => r !== undefined && r !== rule);
+        if (!other) continue;
+        this.warn(
+          ['rules', rule.index, ...fieldSegments(item.field), 'name'],
+          `"${targetLabel(item.name, item.at)}" is left out whenever rule "${other.name}" (#${other.index + 1}) also matches: it sets or removes the whole claim "${item.name}", which wins over changes inside it`,
+        );
+      }
+    }
+  }
+
+  /** A claim a rule sets that a later, unconditional rule always sets or removes again (later rules win). */
+  overrideWarnings(rules: readonly CompiledRule[]): void {
+    this.wholeClaimWarnings(rules);
+    for (const later of rules) {
+      if (!alwaysMatches(later.when) || later.deny !== undefined) continue;
+      const always = new Map<string, string>();
+      for (const claim of later.claims) if (claim.value !== undefined) for (const token of claim.tokens) always.set(`${token}\u0000${targetLabel(claim.name, claim.at)}`, claim.field);
+      for (const item of later.remove) for (const token of item.tokens) always.set(`${token}\u0000${targetLabel(item.name, item.at)}`, item.field);
+      for (const earlier of rules) {
+        if (earlier.index >= later.index) break;
+        for (const item of [...earlier.claims, ...earlier.remove]) {
+          const tokens = item.tokens.filter((token) => always.has(`${token}\u0000${targetLabel(item.name, item.at)}`));
+          if (tokens.length === 0) continue;
+          this.warn(
+            ['rules', earlier.index, ...fieldSegments(item.field), 'name'],
+            `"${targetLabel(item.name, item.at)}" (${tokens.map((t) => TOKEN_LABEL[t]).join(', ')} token) is always overridden by rule "${later.name}" (#${later.index + 1}), which has no condition and runs later (later rules win)`,
+          );
+        }
+      }
+    }
+  }
+}
+
+/** `['claims', 2]` from `claims[2]`. */
+function fieldSegments(field: string): Path {
+  const match = /^(claims|remove)\[(\d+)\]$/.exec(field);
+  return match ? [match[1] as string, Number(match[2])] : [];
 }
 
 export interface ParseRulesOptions {
@@ -336,7 +478,34 @@ export interface ParseRulesOptions {
   env?: Environment;
 }
 
-export type ParseRulesResult = { ok: true; ruleSet: RuleSet } | { ok: false; errors: string[] };
+/** One finding of the loader, for `check`: the one-line text the service logs, its position and a code frame. */
+export interface Diagnostic {
+  severity: 'error' | 'warning';
+  /** `rules.yaml: rule "x" (#2): when: ... (line 12, column 18)`. */
+  text: string;
+  line?: number;
+  column?: number;
+  /** The lines around `line`, with a caret under the column when known. */
+  frame?: string;
+}
+
+export type ParseRulesResult =
+  | { ok: true; ruleSet: RuleSet; warnings: Diagnostic[] }
+  | { ok: false; errors: string[]; diagnostics: Diagnostic[]; warnings: Diagnostic[] };
+
+/** Up to three lines of `source` around `line` (1-based), with a caret line under `column`. */
+export function codeFrame(source: string, line: number, column?: number, length = 1): string {
+  const lines = source.split(/\r?\n/);
+  const from = Math.max(1, line - 1);
+  const to = Math.min(lines.length, line + 1);
+  const width = String(to).length;
+  const out: string[] = [];
+  for (let n = from; n <= to; n++) {
+    out.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`);
+    if (n === line && column !== undefined) out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, column - 1))}${'^'.repeat(Math.max(1, Math.min(length, 80)))}`);
+  }
+  return out.join('\n');
+}
 
 let defaultEnv: Environment | undefined;
 
@@ -345,20 +514,20 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      errors: doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
-        const where = pos.line > 0 ? ` (line ${pos.line}, column ${pos.col})` : '';
-        return `${file}: syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}${where}`;
-      }),
-    };
+    const diagnostics = doc.errors.map((e): Diagnostic => {
+      const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+      const where = pos.line > 0 ? ` (line ${pos.line}, column ${pos.col})` : '';
+      const message = `${file}: syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}${where}`;
+      return pos.line > 0 ? { severity: 'error', text: message, line: pos.line, column: pos.col, frame: codeFrame(text, pos.line, pos.col) } : { severity: 'error', text: message };
+    });
+    return { ok: false, errors: diagnostics.map((d) => d.text), diagnostics, warnings: [] };
   }
   let root: unknown;
   try {
     root = doc.toJS({ maxAliasCount: 50 });
   } catch (err) {
-    return { ok: false, errors: [`${file}: ${(err as Error).message}`] };
+    const message = `${file}: ${(err as Error).message}`;
+    return { ok: false, errors: [message], diagnostics: [{ severity: 'error', text: message }], warnings: [] };
   }
 
   const env = options.env ?? (defaultEnv ??= createRulesEnvironment([LOOKUP_VARIABLE]));
@@ -385,13 +554,30 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
       });
     }
   }
+  if (validator.problems.length === 0) validator.overrideWarnings(rules);
+  const diagnose = (problem: Problem, severity: Diagnostic['severity']): Diagnostic => formatProblem(file, problem, root, doc, lineCounter, text, severity);
+  const warnings = validator.warnings.map((p) => diagnose(p, 'warning'));
   if (validator.problems.length > 0) {
-    return { ok: false, errors: validator.problems.map((p) => formatProblem(file, p, root, doc, lineCounter)) };
+    const diagnostics = validator.problems.map((p) => diagnose(p, 'error'));
+    return { ok: false, errors: diagnostics.map((d) => d.text), diagnostics, warnings };
   }
-  return { ok: true, ruleSet: { file, version: rulesVersion(text), rules, lookups } };
+  return { ok: true, ruleSet: { file, version: rulesVersion(text), rules, lookups }, warnings };
 }
 
-function formatProblem(file: string, problem: Problem, root: unknown, doc: Document, lines: LineCounter): string {
+/** Absolute position of `offset` in the CEL string at `node` (plain, quoted or block scalar), when it can be found. */
+function positionInScalar(text: string, node: { range?: [number, number, number]; value?: unknown }, offset: number): number | undefined {
+  if (!Array.isArray(node.range) || typeof node.value !== 'string') return undefined;
+  const source = node.value;
+  const before = source.slice(0, offset);
+  const lineIndex = before.split('\n').length - 1;
+  const column = offset - (before.lastIndexOf('\n') + 1);
+  const sourceLine = source.split('\n')[lineIndex] ?? '';
+  const raw = text.slice(node.range[0], node.range[1]);
+  const found = raw.indexOf(sourceLine);
+  return found === -1 ? undefined : node.range[0] + found + column;
+}
+
+function formatProblem(file: string, problem: Problem, root: unknown, doc: Document, lines: LineCounter, text: string, severity: Diagnostic['severity']): Diagnostic {
   let subject = '';
   let rest = problem.path;
   if (problem.path[0] === 'rules' && typeof problem.path[1] === 'number') {
@@ -405,8 +591,21 @@ function formatProblem(file: string, problem: Problem, root: unknown, doc: Docum
     rest = problem.path.slice(2);
   }
   const field = fieldPath(rest);
-  const line = lineOf(doc, lines, problem.path);
-  return `${file}: ${subject}${field ? `${field}: ` : ''}${problem.message}${line ? ` (line ${line})` : ''}`;
+  let line = lineOf(doc, lines, problem.path);
+  let column: number | undefined;
+  if (problem.offset !== undefined) {
+    const node = doc.getIn(problem.path, true) as { range?: [number, number, number]; value?: unknown } | undefined;
+    const position = node ? positionInScalar(text, node, problem.offset) : undefined;
+    if (position !== undefined) ({ line, col: column } = lines.linePos(position));
+  }
+  const where = line ? ` (line ${line}${column !== undefined ? `, column ${column}` : ''})` : '';
+  const diagnostic: Diagnostic = { severity, text: `${file}: ${subject}${field ? `${field}: ` : ''}${problem.message}${where}` };
+  if (line) {
+    diagnostic.line = line;
+    if (column !== undefined) diagnostic.column = column;
+    diagnostic.frame = codeFrame(text, line, column, problem.length);
+  }
+  return diagnostic;
 }
 
 function lineOf(doc: Document, lines: LineCounter, path: Path): number | undefined {

@@ -1,4 +1,5 @@
 /** The compiled, validated form of a rules file. Immutable once built; swapped whole on reload. */
+import type { ClaimTarget } from '../hook/decision';
 import type { JsonValue, TokenKind } from '../hook/types';
 import type { LookupDefinition } from '../lookups/types';
 import type { CompiledExpression } from './cel';
@@ -13,6 +14,8 @@ export const TOKEN_LABEL: Record<TokenKind, FileTokenName> = { identity: 'id', a
 export interface ClaimSpec {
   name: string;
   tokens: readonly TokenKind[];
+  /** A member or element of the existing claim `name` (`member`, `index`, `append` in the file). */
+  at?: ClaimTarget;
   /** Exactly one of `value` and `expr` is set. */
   value?: JsonValue;
   expr?: CompiledExpression;
@@ -27,6 +30,7 @@ export interface ClaimSpec {
 export interface RemoveSpec {
   name: string;
   tokens: readonly TokenKind[];
+  at?: ClaimTarget;
   field: string;
 }
 

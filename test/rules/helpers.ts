@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runCli } from '../../src/cli';
 import { parseRules } from '../../src/rules/load';
 import { RulesEngine } from '../../src/rules/engine';
 import type { RuleSet } from '../../src/rules/types';
@@ -37,4 +38,12 @@ export function errorsFor(text: string, file = 'rules.yaml'): string[] {
 /** A payload from test/fixtures/rules (our own realistic variants). */
 export function rulesPayload(name: string): TokenHookEvent {
   return JSON.parse(readFileSync(join(RULES_FIXTURES, name), 'utf8')) as TokenHookEvent;
+}
+
+/** Runs the command line in-process and captures its output. */
+export async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
 }

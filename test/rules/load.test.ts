@@ -101,7 +101,7 @@ describe('load-time errors name the file, the rule and the field', () => {
       - name: sub
         value: x
         tokens: [id]
-`)).toEqual(['rules.yaml: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token (line 4)']);
+`)).toEqual(['rules.yaml: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token; it can be changed in the access token only (line 4)']);
   });
 
   it('rejects YAML syntax errors with the position', async () => {
@@ -117,10 +117,9 @@ describe('load-time errors name the file, the rule and the field', () => {
   it('rejects reserved claims per token type', async () => {
     expect(await fixtureErrors('invalid-reserved-claims.yaml')).toEqual([
       'rule "hello" (#1): claims[0].name: "sub" is reserved in the id token (use tokens: [access] to change it in the access token only) (line 4)',
-      'rule "explicit-tokens" (#2): claims[0].name: "scp" is reserved in the access token (line 8)',
-      'rule "explicit-tokens" (#2): claims[1].name: "groups" is reserved in the id token (line 11)',
-      'rule "explicit-tokens" (#2): claims[1].name: "groups" is reserved in the access token (line 11)',
-      'rule "explicit-tokens" (#2): remove[0].name: "nonce" is reserved in the id token (line 14)',
+      'rule "explicit-tokens" (#2): claims[0].name: "scp" is reserved in the access token; scopes are granted by the authorization server\'s access policy; a hook cannot change them (line 8)',
+      'rule "explicit-tokens" (#2): claims[1].name: "groups" is reserved in the id and access tokens; use a differently named claim (e.g. "roles", from an oktaGroups lookup) or the authorization server\'s groups claim (line 11)',
+      'rule "explicit-tokens" (#2): remove[0].name: "nonce" is reserved in the id token; it can be changed in the access token only (line 14)',
     ]);
   });
 
@@ -129,8 +128,8 @@ describe('load-time errors name the file, the rule and the field', () => {
       'rule "Hello World" (#1): name: "Hello World" must match ^[a-z0-9-]+$ (lower-case letters, digits, -) (line 2)',
       'rule "dup" (#3): name: duplicate rule name (also rule #2) (line 10)',
       'rule #4: name: is required (line 14)',
-      'rule "unknown-keys" (#5): whenn: unknown key (allowed: name, description, when, claims, remove, lifetime, onError, deny) (line 18)',
-      'rule "unknown-keys" (#5): claims[0].token: unknown key (allowed: name, value, expr, fallback, tokens) (line 22)',
+      'rule "unknown-keys" (#5): whenn: unknown key; did you mean "when"? (allowed: name, description, when, claims, remove, lifetime, onError, deny) (line 18)',
+      'rule "unknown-keys" (#5): claims[0].token: unknown key; did you mean "tokens"? (allowed: name, member, index, append, value, expr, fallback, tokens) (line 22)',
       'rule "does-nothing" (#6): does nothing: set at least one of claims, remove, lifetime or deny (line 23)',
     ]);
   });
@@ -151,11 +150,11 @@ describe('load-time errors name the file, the rule and the field', () => {
 
   it('rejects CEL syntax errors, non-boolean conditions, type errors and unknown variables', async () => {
     expect(await fixtureErrors('invalid-cel.yaml')).toEqual([
-      'rule "syntax" (#1): when: CEL syntax error: Unexpected token: EOF (at column 14) (line 3)',
+      'rule "syntax" (#1): when: CEL syntax error: Unexpected token: EOF (at column 14) (line 3, column 25)',
       'rule "not-bool" (#2): when: must be a boolean CEL expression, but it returns string (line 8)',
-      'rule "type-error" (#3): claims[0].expr: CEL type error: no such overload: string + int (at column 1: `grantType + 1`) (line 15)',
+      'rule "type-error" (#3): claims[0].expr: CEL type error: no such overload: string + int (at column 1: `grantType + 1`) (line 15, column 16)',
       // `lookup` is a declared variable; reading a lookup the file does not define is a load-time error.
-      'rule "unknown-variable" (#4): claims[0].expr: lookup "crm" is not defined under lookups: (line 19)',
+      'rule "unknown-variable" (#4): claims[0].expr: lookup "crm" is not defined (define it under lookups:) (line 19)',
       'rule "not-a-string" (#5): when: must be a CEL expression string, got number 42 (line 21)',
     ]);
   });
@@ -177,7 +176,7 @@ describe('load-time errors name the file, the rule and the field', () => {
       'lookup "crm": type: is required (http or oktaGroups) (line 3)',
     ]);
     expect(errorsFor('rule:\n  - name: x\n')).toEqual([
-      'rules.yaml: rule: unknown key (allowed: rules, lookups) (line 2)',
+      'rules.yaml: rule: unknown key; did you mean "rules"? (allowed: rules, lookups) (line 2)',
       'rules.yaml: rules: is required (a list of rules)',
     ]);
   });
@@ -230,8 +229,9 @@ describe('load-time errors name the file, the rule and the field', () => {
   - name: three
     lifetime: { id: 10 }
 `);
-    expect(errors).toHaveLength(4);
-    expect(errors.map((e) => e.split(':')[1]?.trim())).toEqual(['rule "one" (#1)', 'rule "one" (#1)', 'rule "two" (#2)', 'rule "three" (#3)']);
+    // iss is reserved in both tokens: one error naming both.
+    expect(errors).toHaveLength(3);
+    expect(errors.map((e) => e.split(':')[1]?.trim())).toEqual(['rule "one" (#1)', 'rule "two" (#2)', 'rule "three" (#3)']);
   });
 
   it('reports a missing file as one readable error', async () => {
@@ -244,7 +244,7 @@ describe('load-time errors name the file, the rule and the field', () => {
     lines.push('rules: [*a7]');
     const started = Date.now();
     const result = parseRules(lines.join('\n'), 'bomb.yaml');
-    expect(result).toEqual({ ok: false, errors: ['bomb.yaml: Excessive alias count indicates a resource exhaustion attack'] });
+    expect(result).toMatchObject({ ok: false, errors: ['bomb.yaml: Excessive alias count indicates a resource exhaustion attack'] });
     expect(Date.now() - started).toBeLessThan(2000);
   });
 });

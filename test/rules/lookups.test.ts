@@ -40,7 +40,7 @@ describe('lookups in the rules file: load-time checks', () => {
 
   it('rejects a rule that reads a lookup the file does not define', () => {
     expect(errorsFor(`${lookups}rules:\n  - name: r\n    claims:\n      - { name: tier, expr: 'lookup.crn.tier' }\n`)).toEqual([
-      'rules.yaml: rule "r" (#1): claims[0].expr: lookup "crn" is not defined under lookups: (defined: crm) (line 8)',
+      'rules.yaml: rule "r" (#1): claims[0].expr: lookup "crn" is not defined; did you mean "crm"? (define it under lookups:; defined: crm) (line 8)',
     ]);
   });
 
@@ -448,6 +448,6 @@ rules:
     await writeFile(rulesFile, `lookups:\n  crm:\n    type: http\n    url: ${crm.origin}/\n    auth: { bearerTokenFile: ${join(dir, 'nope')} }\nrules:\n  - name: r\n    claims: [{ name: t, expr: 'lookup.crm.tier' }]\n`);
     const { code, err } = await cli('explain', '--rules', rulesFile, '--request', payloadFile);
     expect(code).toBe(2);
-    expect(err).toContain(`${rulesFile}: lookup "crm": auth.bearerTokenFile: cannot read ${join(dir, 'nope')} (ENOENT)\n(run with --offline to explain without calling lookups)`);
+    expect(err).toContain(`${rulesFile}: lookup "crm": auth.bearerTokenFile: cannot read ${join(dir, 'nope')} (ENOENT)\n(run with --offline to explain without calling lookups`);
   });
 });

@@ -88,7 +88,7 @@ describe('RulesManager', () => {
     const error = await RulesManager.create({ file, watch: false }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(RulesFileError);
     expect((error as RulesFileError).errors).toEqual([
-      `${file}: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token (line 4)`,
+      `${file}: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token; it can be changed in the access token only (line 4)`,
       `${file}: rule "Bad" (#2): name: "Bad" must match ^[a-z0-9-]+$ (lower-case letters, digits, -) (line 5)`,
     ]);
   });
@@ -134,8 +134,8 @@ describe('RulesManager', () => {
       rules: 1,
       changed: false,
       trigger: 'signal',
-      errors: [`${file}: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token (line 4)`],
-      error: `${file}: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token (line 4)`,
+      errors: [`${file}: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token; it can be changed in the access token only (line 4)`],
+      error: `${file}: rule "hello" (#1): claims[0].name: "sub" is reserved in the id token; it can be changed in the access token only (line 4)`,
     });
     expect(manager.version).toBe(version);
     expect(await claimValue(manager)).toBe('one');
