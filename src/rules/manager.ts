@@ -197,7 +197,8 @@ export class RulesManager {
       parsed = parseRules(text, this.file, this.#options.parseOptions);
     } catch (err) {
       // A validator bug must still be a reported, counted failure, never a silent one.
-      parsed = { ok: false, errors: [`${this.file}: the rules file could not be validated (${(err as Error).name}: ${(err as Error).message})`] };
+      const text = `${this.file}: the rules file could not be validated (${(err as Error).name}: ${(err as Error).message})`;
+      parsed = { ok: false, errors: [text], diagnostics: [{ severity: 'error', text }], warnings: [] };
     }
     if (!parsed.ok) {
       if (this.#unconfirmed(trigger, hash)) return undefined;

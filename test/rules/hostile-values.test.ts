@@ -93,7 +93,7 @@ describe('object keys are data, whatever their name', () => {
 describe('rules files: names of Object.prototype members are ordinary values', () => {
   it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])('tokens: [%s] is a validation error with field and line, not a TypeError', (name) => {
     const result = parseRules(`rules:\n  - name: r\n    claims:\n      - name: a\n        value: 1\n        tokens: [${name}]\n`, 'rules.yaml');
-    expect(result).toEqual({ ok: false, errors: [`rules.yaml: rule "r" (#1): claims[0].tokens[0]: must be "id" or "access", got string "${name}" (line 6)`] });
+    expect(result).toMatchObject({ ok: false, errors: [`rules.yaml: rule "r" (#1): claims[0].tokens[0]: must be "id" or "access", got string "${name}" (line 6)`] });
   });
 
   it('refuses claim names with NUL, line breaks or other control characters', () => {
