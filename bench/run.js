@@ -8,7 +8,7 @@
  * --repeat interleaved runs) and writes JSON to bench/results/.
  *
  * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3] [--repeat N]
- *                          [--profiles all,metrics,off,koa,baseline] [--soak SECONDS] [--out FILE]
+ *                          [--profiles all,metrics,off,shadow,koa,baseline] [--soak SECONDS] [--out FILE]
  *                          [--connections 64]
  *                          [--cpu-prof DIR]   (write a V8 CPU profile of each service run)
  *                          [--env NAME=VALUE] (extra service environment, repeatable)
@@ -35,6 +35,8 @@ const PROFILES = {
   tracing: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
   logs: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'true' },
   off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
+  // `metrics` plus shadow rules (issue 16): the example rules evaluated a second time after each answer and compared.
+  shadow: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true', RULES_SHADOW_FILE: path.join(ROOT, 'examples', 'rules.yaml') },
   // Not the hook: a bare node:http server answering static JSON, the floor on this machine.
   baseline: {},
   // Not the hook either: Koa + @koa/router + koa-bodyparser answering the same static JSON, the floor of the stack.

@@ -4,12 +4,13 @@
  * checks content type, then authenticates before reading the body, then parses, then evaluates).
  */
 import Router from '@koa/router';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Config } from './config';
-import type { EngineProvider } from './hook/engine';
+import type { ClaimsEngine, EngineProvider } from './hook/engine';
 import { TokenHookService } from './hook/service';
+import { ShadowRunner, type ShadowComparison } from './hook/shadow';
 import type { AuthenticateFn } from './http/auth';
 import type { HealthState } from './http/health';
 import type { LoadShedder } from './http/load-shedding';
@@ -26,6 +27,8 @@ export interface AppDeps {
   logger: Logger;
   metrics?: Metrics;
   engine: EngineProvider;
+  /** Shadow rules engine (RULES_SHADOW_FILE): evaluated after each answer, compared, never applied. */
+  shadow?: () => ClaimsEngine | undefined;
   authenticate: AuthenticateFn;
   health: HealthState;
   /** Refuses hook calls with a fast 503 while the instance is overloaded (absent: never sheds). */
@@ -56,6 +59,7 @@ export function createApp(deps: AppDeps): Koa {
     debugContext: config.server.debugContext,
     deadlineMs: config.server.deadlineMs,
   });
+  const shadow = deps.shadow ? createShadowRunner(deps.shadow, logger, metrics) : undefined;
   const app = new Koa({ proxy: false });
   app.silent = true;
 
@@ -183,6 +187,22 @@ export function createApp(deps: AppDeps): Koa {
           span.setAttribute('okta.patch.operations', result.build.applied.length);
           span.setAttribute('okta.patch.skipped', result.build.skipped.length);
           metrics?.recordEvaluation(result.evaluation.rules, result.build.applied, result.build.skipped);
+          if (result.evaluation.ruleSet !== undefined) {
+            logFields.ruleSet = result.evaluation.ruleSet;
+            span.setAttribute('okta.rules.set', result.evaluation.ruleSet);
+          }
+          metrics?.recordRuleSet(result.evaluation.ruleSet);
+          // Shadow rules start after this answer is written, under the same deadline; never awaited.
+          if (shadow && result.engine && result.event && result.deadlineAt !== undefined) {
+            shadow.schedule({
+              event: result.event,
+              liveEngine: result.engine,
+              evaluation: result.evaluation,
+              build: result.build,
+              deadlineAt: result.deadlineAt,
+              tag: { span: span.spanContext(), summary: result.summary },
+            });
+          }
         }
       } finally {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -209,6 +229,51 @@ export function createApp(deps: AppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
   return app;
+}
+
+interface ShadowTag {
+  span: SpanContext;
+  summary?: { eventId?: string; clientId?: string };
+}
+
+/** Shadow comparisons -> metrics, one log line per differing (or failing) call, a span with an event. */
+function createShadowRunner(engine: () => ClaimsEngine | undefined, logger: Logger, metrics: Metrics | undefined): ShadowRunner {
+  return new ShadowRunner({
+    engine,
+    onComparison: (comparison: ShadowComparison, call) => {
+      metrics?.recordShadow(comparison.result, comparison.differences);
+      const tag = call.tag as ShadowTag | undefined;
+      const parent = tag?.span;
+      if (parent && (parent.traceFlags & 1) === 1) {
+        const span = tracer.startSpan('shadow rules', { kind: SpanKind.INTERNAL, startTime: Date.now() - comparison.durationMs }, trace.setSpanContext(ROOT_CONTEXT, parent));
+        span.setAttributes({ 'okta.shadow.result': comparison.result, 'okta.shadow.version': comparison.shadowVersion, 'okta.shadow.differences': comparison.differences.length });
+        if (comparison.differences.length > 0 || comparison.result === 'error') {
+          span.addEvent('okta.shadow.comparison', {
+            'okta.shadow.result': comparison.result,
+            'okta.shadow.kinds': [...new Set(comparison.differences.map((d) => d.kind))],
+            'okta.shadow.claims': [...new Set(comparison.differences.flatMap((d) => (d.claim ? [d.claim] : [])))],
+            ...(comparison.reason ? { 'okta.shadow.reason': comparison.reason } : {}),
+          });
+        }
+        span.end();
+      }
+      if (comparison.result === 'same') return;
+      // Claim NAMES and kinds only: values may be personal data.
+      const fields: Record<string, unknown> = {
+        shadow: comparison.result,
+        rulesVersion: comparison.liveVersion,
+        shadowVersion: comparison.shadowVersion,
+        differences: comparison.differences,
+        shadowMs: Math.round(comparison.durationMs * 1000) / 1000,
+      };
+      if (tag?.summary?.eventId) fields.eventId = tag.summary.eventId;
+      if (tag?.summary?.clientId) fields.clientId = tag.summary.clientId;
+      if (comparison.reason) fields.reason = comparison.reason;
+      if (comparison.failedRules) fields.failedRules = comparison.failedRules;
+      if (comparison.shadowRuleSet !== undefined) fields.shadowRuleSet = comparison.shadowRuleSet;
+      logger[comparison.result === 'error' ? 'warn' : 'info'](fields, comparison.result === 'error' ? 'shadow rules failed' : 'shadow rules differ');
+    },
+  });
 }
 
 /** HTTP server attributes (stable semantic conventions); never the client address or a header value but the user agent. */

@@ -16,7 +16,9 @@ import { LookupSet } from './lookups/set';
 import { LookupSetupError, type LookupDefinition, type LookupOutcome, type LookupType } from './lookups/types';
 import { RulesEngine, type LookupResolver } from './rules/engine';
 import { explain, formatExplainText, lookupTarget } from './rules/explain';
-import { parseRules, readRulesText, type Diagnostic } from './rules/load';
+import type { Diagnostic } from './rules/load';
+import { describeScope } from './rules/sets';
+import { readRulesSource, type RulesSource } from './rules/source';
 import { formatPreviewText, preview, previewJson } from './rules/preview';
 import { expandFileArguments } from './rules/testing/files';
 import { formatJunit, formatTestText, tally } from './rules/testing/report';
@@ -40,8 +42,9 @@ export interface CliIO {
 const COMMANDS: Record<string, { synopsis: string; help: string }> = {
   check: {
     synopsis: 'okta-token-hook check [--strict] RULES_FILE...',
-    help: `Validate rules files (YAML or JSON) exactly as the service does at startup, plus warnings
-(rules that can never match, claims always overridden by a later rule). Several files at once.
+    help: `Validate rules files (YAML or JSON) or rules directories exactly as the service does at
+startup, plus warnings (rules that can never match, claims always overridden by a later rule, rule
+sets that overlap). Several at once.
   --strict   warnings fail the check too (exit 1)`,
   },
   explain: {
@@ -108,14 +111,14 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 
 /** Reads and validates the rules; I/O problems are usage errors (2), invalid rules exit 1. */
 async function loadRules(file: string, io: CliIO): Promise<{ ruleSet: RuleSet; warnings: Diagnostic[] } | number> {
-  let text: string;
+  let source: RulesSource;
   try {
-    text = await readRulesText(file);
+    source = await readRulesSource(file);
   } catch (err) {
     io.err(`${err instanceof RulesFileError ? err.errors.join('\n') : String(err)}\n`);
     return EXIT_USAGE;
   }
-  const parsed = parseRules(text, file);
+  const parsed = source.parse();
   if (!parsed.ok) {
     for (const diagnostic of [...parsed.diagnostics, ...parsed.warnings]) io.err(formatDiagnostic(diagnostic));
     io.err(`${file}: ${plural(parsed.errors.length, 'error')}; the service would refuse to start with this file\n`);
@@ -191,7 +194,11 @@ async function check(args: string[], io: CliIO): Promise<number> {
     const lookupCount = lookups > 0 ? `, ${lookups} lookup${lookups === 1 ? '' : 's'}` : '';
     io.out(`${file}: OK, ${count} rule${count === 1 ? '' : 's'}${lookupCount} (version ${ruleSet.version})\n`);
     for (const definition of ruleSet.lookups) io.out(`${summarizeLookup(definition)}\n`);
-    for (const rule of ruleSet.rules) io.out(`${summarizeRule(rule)}\n`);
+    for (const rule of ruleSet.rules) if (rule.set === undefined) io.out(`${summarizeRule(rule)}\n`);
+    for (const scope of ruleSet.scopes) {
+      io.out(`  rule set ${describeScope(scope)}\n`);
+      for (const rule of ruleSet.rules) if (rule.set === scope.name) io.out(`  ${summarizeRule(rule)}\n`);
+    }
     // Lookup files (secrets, CA, keys) are read by the service and by explain, not here: CI has no secrets.
     for (const warning of warnings) io.err(formatDiagnostic(warning));
     if (warnings.length > 0) {

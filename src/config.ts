@@ -225,13 +225,19 @@ const schema = {
   },
   rules: {
     file: {
-      doc: 'Path of the claim rules file (YAML or JSON). Empty: no rules, every call answers an empty patch.',
+      doc: 'Path of the claim rules file (YAML or JSON), or of a directory of rules files (each file one scope; dotfiles ignored, as a ConfigMap with several keys mounts). Empty: no rules, every call answers an empty patch.',
       format: String,
       default: '',
       env: 'RULES_FILE',
     },
+    shadowFile: {
+      doc: 'Path of a shadow rules file (or directory): evaluated beside the live rules on every call after the answer is built, compared per token, never applied (okta_hook_shadow_* metrics, one log line per differing call). Empty: off.',
+      format: String,
+      default: '',
+      env: 'RULES_SHADOW_FILE',
+    },
     watch: {
-      doc: 'Reload the rules file when it changes (including a ConfigMap symlink swap). SIGHUP always reloads.',
+      doc: 'Reload the rules file (and the shadow rules file) when it changes (including a ConfigMap symlink swap). SIGHUP always reloads.',
       format: 'boolean-strict',
       default: true,
       env: 'RULES_WATCH',
@@ -347,7 +353,7 @@ export interface Config {
     jwksCooldownMs: number;
     jwksCacheMaxAgeMs: number;
   };
-  rules: { file: string; watch: boolean; maxCost: number; maxIterations: number; maxEvaluationMs: number };
+  rules: { file: string; shadowFile: string; watch: boolean; maxCost: number; maxIterations: number; maxEvaluationMs: number };
   logging: { level: string; requests: boolean };
   metrics: { enabled: boolean; host: string; port: number; clientIdLabel: boolean; clientIdLimit: number };
   shutdown: { delayMs: number; timeoutMs: number };

@@ -85,16 +85,16 @@ async function main(): Promise<void> {
     oauth,
   });
 
+  // Every rules file (live and shadow) is compiled under the configured CEL cost limits.
+  const rulesEnv = createRulesEnvironment([LOOKUP_VARIABLE], {
+    maxCost: config.rules.maxCost,
+    maxIterations: config.rules.maxIterations,
+    maxEvaluationMs: config.rules.maxEvaluationMs,
+  });
   const rules = await RulesManager.create({
     file: config.rules.file,
     watch: config.rules.watch,
-    parseOptions: {
-      env: createRulesEnvironment([LOOKUP_VARIABLE], {
-        maxCost: config.rules.maxCost,
-        maxIterations: config.rules.maxIterations,
-        maxEvaluationMs: config.rules.maxEvaluationMs,
-      }),
-    },
+    parseOptions: { env: rulesEnv },
     logger,
     lookupEvents: metrics ? lookupMetricsEvents(metrics) : undefined,
     onReload: (result) => {
@@ -105,13 +105,32 @@ async function main(): Promise<void> {
   cleanups.push(() => rules.close());
   const engine = rules.provider;
 
+  // Shadow rules: compared with the live answer on every call, never applied. A broken shadow file
+  // at startup is fatal like the live one (the operator asked for it); on reload the old one keeps running.
+  let shadowRules: RulesManager | undefined;
+  if (config.rules.shadowFile) {
+    metrics?.enableShadow();
+    shadowRules = await RulesManager.create({
+      file: config.rules.shadowFile,
+      watch: config.rules.watch,
+      parseOptions: { env: rulesEnv },
+      logger: logger.child({ rulesKind: 'shadow' }),
+      shareLookupsWith: engine,
+      onReload: (result) => metrics?.recordShadowReload(result.result, result.result === 'success' ? result.version : undefined),
+    });
+    metrics?.recordShadowReload('success', shadowRules.version);
+    const shadowManager = shadowRules;
+    cleanups.push(() => shadowManager.close());
+  }
+  const shadow = shadowRules?.provider;
+
   const shedder = new LoadShedder({
     maxInFlight: config.server.maxInFlight,
     maxEventLoopLagMs: config.server.maxEventLoopLagMs,
     onLagSample: (seconds) => metrics?.eventLoopLag.set(seconds),
   }).start();
   cleanups.push(() => shedder.stop());
-  const app = createApp({ config, logger, metrics, engine, authenticate, health, shedder });
+  const app = createApp({ config, logger, metrics, engine, shadow, authenticate, health, shedder });
   // Published by instrumentation.ts when the SDK started; flushed after the drain.
   const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
   if (telemetry) cleanups.push(() => telemetry.shutdown());
@@ -142,6 +161,7 @@ async function main(): Promise<void> {
       metricsPort: service.metricsPort,
       authMode: config.auth.mode,
       rulesVersion: engine().version,
+      shadowRulesVersion: shadowRules?.version,
       env: config.env,
       warmUp: { iterations: warm.iterations, ms: Math.round(warm.ms) },
       startupMs: Math.round(performance.now()),
@@ -160,7 +180,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  process.on('SIGHUP', () => void rules.reload('signal'));
+  process.on('SIGHUP', () => {
+    void rules.reload('signal');
+    void shadowRules?.reload('signal');
+  });
 }
 
 main().catch((err: Error) => {

@@ -3,6 +3,7 @@
  * claims (the rules engine). The hook asks the provider for the current engine on every call, so a
  * hot reload swaps the engine atomically between requests.
  */
+import type { LookupOutcome } from '../lookups/types';
 import type { Decision } from './decision';
 import type { JsonValue, TokenHookEvent } from './types';
 
@@ -25,11 +26,17 @@ export interface Evaluation {
   rules: RuleOutcome[];
   /** Non-sensitive details the engine wants in `debugContext` (e.g. lookup timings). */
   debug?: Record<string, JsonValue>;
+  /** Lookups resolved for this call (shadow rules reuse them). */
+  lookups?: readonly LookupOutcome[];
+  /** Rule set (scope) selected for this call, when the rules declare scoped sets. */
+  ruleSet?: string;
 }
 
 export interface EvaluateOptions {
   /** Aborted when the request deadline expires; engines must stop outstanding I/O. */
   signal?: AbortSignal;
+  /** Lookups already resolved for this call by another engine with identical definitions (shadow rules). */
+  resolved?: ReadonlyMap<string, LookupOutcome>;
 }
 
 export interface ClaimsEngine {
@@ -40,6 +47,8 @@ export interface ClaimsEngine {
    * out by its condition), so the hook skips the deadline race and its timer; a promise otherwise.
    */
   evaluate(event: TokenHookEvent, options?: EvaluateOptions): Evaluation | Promise<Evaluation>;
+  /** Lookup name -> definition fingerprint: outcomes are shared only between identical definitions. */
+  readonly lookupFingerprints?: ReadonlyMap<string, string>;
 }
 
 /** Returns the engine to use for this request (hot-reloadable). */

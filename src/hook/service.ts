@@ -4,9 +4,9 @@
  * body parsing, metrics, logs and the span around it.
  */
 import { buildResponse, type BuildResult } from './builder';
-import type { EngineProvider, Evaluation } from './engine';
+import type { ClaimsEngine, EngineProvider, Evaluation } from './engine';
 import { parseTokenHookEvent, summarizeEvent, type EventSummary } from './parse';
-import type { TokenHookResponse } from './types';
+import type { TokenHookEvent, TokenHookResponse } from './types';
 import { isPromise } from '../shared/values';
 
 export type ServiceOutcome = 'patched' | 'unchanged' | 'denied' | 'bad_request' | 'error';
@@ -28,6 +28,10 @@ export interface TokenHookResult {
   evaluation?: Evaluation;
   build?: BuildResult;
   version?: string;
+  /** The engine that answered and the call's deadline (`performance.now()` time): shadow rules run under the same. */
+  engine?: ClaimsEngine;
+  deadlineAt?: number;
+  event?: TokenHookEvent;
   /** Internal reason for `error` outcomes (safe to log; never request data). */
   reason?: string;
 }
@@ -76,7 +80,7 @@ export class TokenHookService {
           ])
         : pending;
       const build = buildResponse(event, evaluation, { debugContext: this.options.debugContext, version: engine.version });
-      return { status: 200, body: build.response, outcome: build.outcome, summary, evaluation, build, version: engine.version };
+      return { status: 200, body: build.response, outcome: build.outcome, summary, evaluation, build, version: engine.version, engine, deadlineAt, event };
     } catch (err) {
       // Okta fails open on a non-200 (token issued unchanged) and records the failure in its System Log.
       const reason = err instanceof DeadlineExceeded ? 'deadline_exceeded' : 'engine_failure';

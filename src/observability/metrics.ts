@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, openMetrics
 import type { AuthFailureReason, AuthMethod } from '../http/auth-types';
 import type { AppliedOperation, SkippedChange } from '../hook/decision';
 import type { RuleOutcome } from '../hook/engine';
+import { SHADOW_DIFFERENCE_KINDS, SHADOW_RESULTS, type ShadowDifference, type ShadowResult } from '../hook/shadow';
 
 export type HookOutcome = 'patched' | 'unchanged' | 'denied' | 'unauthorized' | 'bad_request' | 'error';
 export const HOOK_OUTCOMES: readonly HookOutcome[] = ['patched', 'unchanged', 'denied', 'unauthorized', 'bad_request', 'error'];
@@ -58,6 +59,11 @@ export class Metrics {
   readonly unhandledErrors: Counter<'kind'>;
   readonly shedRequests: Counter<'reason'>;
   readonly eventLoopLag: Gauge;
+  readonly ruleSetCalls: Counter<'rule_set'>;
+  readonly shadowComparisons: Counter<'result'>;
+  readonly shadowDifferences: Counter<'kind'>;
+  readonly shadowReloads: Counter<'result'>;
+  readonly shadowInfo: Gauge<'version'>;
   private readinessProbe: (() => boolean) | undefined;
 
   constructor(options: MetricsOptions) {
@@ -158,6 +164,36 @@ export class Metrics {
       labelNames: ['lookup'],
       registers,
     });
+    this.ruleSetCalls = new Counter({
+      name: 'okta_hook_rule_set_calls_total',
+      help: 'Hook calls by the rule set (scope) their rules selected; `none` when no scoped set matched. Only with ruleSets or a rules directory.',
+      labelNames: ['rule_set'],
+      registers,
+    });
+    this.shadowComparisons = new Counter({
+      name: 'okta_hook_shadow_comparisons_total',
+      help: 'Calls whose answer was compared with the shadow rules (RULES_SHADOW_FILE), by result (same, differs, error).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.shadowDifferences = new Counter({
+      name: 'okta_hook_shadow_differences_total',
+      help: 'Differences between the shadow and the live answer, per token and claim, by kind (claim_added, claim_changed, claim_removed, lifetime, deny, allow).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.shadowReloads = new Counter({
+      name: 'okta_hook_shadow_rules_reloads_total',
+      help: 'Shadow rules file (re)loads by result (success, failure).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.shadowInfo = new Gauge({
+      name: 'okta_hook_shadow_rules_info',
+      help: 'Always 1 while shadow rules are loaded; the version label is their content hash.',
+      labelNames: ['version'],
+      registers,
+    });
     const readinessProbe = (): (() => boolean) | undefined => this.readinessProbe;
     this.ready = new Gauge({
       name: 'okta_hook_ready',
@@ -243,6 +279,31 @@ export class Metrics {
     for (const rule of rules) this.ruleEvaluations.inc({ rule: rule.rule, result: rule.result });
     for (const op of applied) this.claimOperations.inc({ token: op.token, op: op.op });
     for (const skip of skipped) this.skippedChanges.inc({ token: skip.token, reason: skip.reason });
+  }
+
+  /** Only calls of rules with scoped sets (a set name, or `none`); bounded by the configuration. */
+  recordRuleSet(ruleSet: string | undefined): void {
+    if (ruleSet !== undefined) this.ruleSetCalls.inc({ rule_set: ruleSet });
+  }
+
+  /** Pre-creates the shadow series at 0 (when shadow rules are configured), so rates start at 0. */
+  enableShadow(): void {
+    for (const result of SHADOW_RESULTS) this.shadowComparisons.inc({ result }, 0);
+    for (const kind of SHADOW_DIFFERENCE_KINDS) this.shadowDifferences.inc({ kind }, 0);
+    for (const result of ['success', 'failure'] as const) this.shadowReloads.inc({ result }, 0);
+  }
+
+  recordShadow(result: ShadowResult, differences: readonly ShadowDifference[]): void {
+    this.shadowComparisons.inc({ result });
+    for (const difference of differences) this.shadowDifferences.inc({ kind: difference.kind });
+  }
+
+  recordShadowReload(result: 'success' | 'failure', version?: string): void {
+    this.shadowReloads.inc({ result });
+    if (version !== undefined) {
+      this.shadowInfo.reset();
+      this.shadowInfo.set({ version }, 1);
+    }
   }
 
   recordRulesReload(result: 'success' | 'failure', nowSeconds: number, loaded?: { version: string; rules: number }): void {

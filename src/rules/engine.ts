@@ -18,9 +18,10 @@
 import type { ClaimChange, Decision, LifetimeChange } from '../hook/decision';
 import type { ClaimsEngine, EvaluateOptions, Evaluation, RuleOutcome } from '../hook/engine';
 import type { JsonValue, TokenHookEvent } from '../hook/types';
-import type { LookupContext, LookupOutcome } from '../lookups/types';
+import type { LookupContext, LookupDefinition, LookupOutcome } from '../lookups/types';
 import { describeRuntimeError, fromCel, NotJsonError, toCel, type CompiledExpression } from './cel';
 import { RequestContext } from './context';
+import { NO_RULE_SET, selectScope } from './sets';
 import type { CompiledRule, RuleSet } from './types';
 
 /** errorSummary sent to Okta (and shown to the user) when a rule with `onError: deny` fails. */
@@ -145,6 +146,11 @@ function lookupDebug(outcomes: Outcomes): Record<string, JsonValue> {
   return debug;
 }
 
+/** Lookup name -> identity of its definition: two engines share a lookup's outcome only when these are equal. */
+export function lookupFingerprints(definitions: readonly LookupDefinition[]): Map<string, string> {
+  return new Map(definitions.map((definition) => [definition.name, `${definition.type}:${definition.fingerprint}`]));
+}
+
 const NOT_CONFIGURED: LookupResolver = {
   async resolve(names) {
     const outcomes = new Map<string, LookupOutcome>();
@@ -159,10 +165,12 @@ export class RulesEngine implements ClaimsEngine {
   readonly #lookups: LookupResolver;
   /** Rules that read at least one lookup. */
   readonly #lookupRules: readonly CompiledRule[];
+  readonly lookupFingerprints: ReadonlyMap<string, string>;
 
   constructor(ruleSet: RuleSet, options: RulesEngineOptions = {}) {
     this.ruleSet = ruleSet;
     this.version = ruleSet.version;
+    this.lookupFingerprints = lookupFingerprints(ruleSet.lookups);
     this.#lookups = options.lookups ?? NOT_CONFIGURED;
     this.#lookupRules = ruleSet.rules.filter((rule) => rule.lookups.size > 0);
   }
@@ -171,15 +179,22 @@ export class RulesEngine implements ClaimsEngine {
     return this.ruleSet.rules.length;
   }
 
+  /** What resolves this engine's lookups (shadow rules share the live rules' lookups through it). */
+  get lookupResolver(): LookupResolver {
+    return this.#lookups;
+  }
+
   /** Synchronous unless a lookup must be resolved for this call (see `ClaimsEngine.evaluate`). */
   evaluate(event: TokenHookEvent, options: RulesEvaluateOptions = {}): RulesEvaluation | Promise<RulesEvaluation> {
     if (this.#lookupRules.length === 0) return this.evaluateNow(event, options);
     const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     const ctx = new RequestContext(event, { lookup: values });
+    const scope = this.#select(ctx);
     // Conditions that need no lookup decide whether their rule's lookups are needed at all.
     const pre = new Map<number, WhenResult>();
     const needed = new Set<string>();
     for (const rule of this.#lookupRules) {
+      if (rule.set !== undefined && rule.set !== scope) continue;
       if (rule.when && rule.whenLookups.size === 0) {
         const result = evaluateWhen(rule.when, ctx);
         pre.set(rule.index, result);
@@ -187,10 +202,23 @@ export class RulesEngine implements ClaimsEngine {
       }
       for (const name of rule.lookups) needed.add(name);
     }
-    if (needed.size === 0) return this.#run(ctx, options, pre, NO_OUTCOMES);
-    return this.#lookups.resolve(needed, ctx as unknown as LookupContext, { signal: options.signal }).then((outcomes) => {
+    if (needed.size === 0) return this.#run(ctx, options, pre, NO_OUTCOMES, scope);
+    const known = new Map<string, LookupOutcome>();
+    if (options.resolved) {
+      for (const name of needed) {
+        const outcome = options.resolved.get(name);
+        if (outcome) known.set(name, outcome);
+      }
+      for (const name of known.keys()) needed.delete(name);
+    }
+    const settle = (outcomes: Outcomes): RulesEvaluation => {
       for (const [name, outcome] of outcomes) if (outcome.ok) values[name] = lookupCelValue(outcome.value);
-      return this.#run(ctx, options, pre, outcomes);
+      return this.#run(ctx, options, pre, outcomes, scope);
+    };
+    if (needed.size === 0) return settle(known);
+    return this.#lookups.resolve(needed, ctx as unknown as LookupContext, { signal: options.signal }).then((outcomes) => {
+      for (const [name, outcome] of known) outcomes.set(name, outcome);
+      return settle(outcomes);
     });
   }
 
@@ -199,13 +227,31 @@ export class RulesEngine implements ClaimsEngine {
    * "not resolved" (its `fallback`/`onError` apply). `evaluate` is the public, async seam.
    */
   evaluateNow(event: TokenHookEvent, options: RulesEvaluateOptions = {}): RulesEvaluation {
-    return this.#run(new RequestContext(event, { lookup: Object.create(null) }), options, undefined, NO_OUTCOMES);
+    const ctx = new RequestContext(event, { lookup: Object.create(null) });
+    return this.#run(ctx, options, undefined, NO_OUTCOMES, this.#select(ctx));
   }
 
-  #run(ctx: RequestContext, options: RulesEvaluateOptions, pre: ReadonlyMap<number, WhenResult> | undefined, outcomes: Outcomes): RulesEvaluation {
+  /** Name of the scoped set selected for this call (`none` when sets exist but none matched); undefined without sets. */
+  #select(ctx: RequestContext): string | undefined {
+    if (this.ruleSet.scopes.length === 0) return undefined;
+    const client = ctx.client as { id?: unknown };
+    const selected = selectScope(this.ruleSet.scopes, {
+      issuer: ctx.issuer as string,
+      clientId: typeof client.id === 'string' ? client.id : undefined,
+      when: (expression) => {
+        const result = evaluateWhen(expression, ctx);
+        return 'value' in result && result.value;
+      },
+    });
+    return selected?.name ?? NO_RULE_SET;
+  }
+
+  #run(ctx: RequestContext, options: RulesEvaluateOptions, pre: ReadonlyMap<number, WhenResult> | undefined, outcomes: Outcomes, scope: string | undefined): RulesEvaluation {
     const decision: Decision = { changes: [], lifetimes: [] };
     const traces: RuleTrace[] = [];
     for (const rule of this.ruleSet.rules) {
+      // Rules of the sets not selected for this call are not in play (no trace, no metric).
+      if (rule.set !== undefined && rule.set !== scope) continue;
       const trace = evaluateRule(rule, ctx, options.explain === true, pre?.get(rule.index), outcomes);
       traces.push(trace);
       if (trace.result === 'matched') {
@@ -218,6 +264,10 @@ export class RulesEngine implements ClaimsEngine {
     }
     const evaluation: RulesEvaluation = { decision, rules: traces, lookups: [...outcomes.values()] };
     if (outcomes.size > 0) evaluation.debug = { lookups: lookupDebug(outcomes) };
+    if (scope !== undefined) {
+      evaluation.ruleSet = scope;
+      (evaluation.debug ??= {}).ruleSet = scope;
+    }
     return evaluation;
   }
 }

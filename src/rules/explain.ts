@@ -11,6 +11,7 @@ import type { JsonValue, TokenHookEvent, TokenHookResponse, TokenKind } from '..
 import type { RuleResult } from '../hook/engine';
 import type { CacheResult, LookupDefinition, LookupStatus, LookupType } from '../lookups/types';
 import { RulesEngine, type RuleTrace } from './engine';
+import { describeScope } from './sets';
 import { TOKEN_LABEL } from './types';
 
 export type ChangeStatus = 'applied' | 'skipped' | 'denied';
@@ -77,6 +78,8 @@ export interface ExplainReport {
   outcome: BuildOutcome;
   /** Rule whose deny (or failing onError: deny) refused the token. */
   deniedBy?: string;
+  /** With scoped rule sets: the set selected for this call (`none`: no set matched, only unscoped rules ran), and how it matches. */
+  ruleSet?: { name: string; match?: string };
   explained: ExplainedRule[];
   /** Every lookup of the file, called or not. */
   lookups: ExplainedLookup[];
@@ -224,6 +227,10 @@ export async function explain(engine: RulesEngine, event: TokenHookEvent, option
     bytes: built.bytes,
   };
   if (decision.deny?.rule) report.deniedBy = decision.deny.rule;
+  if (evaluation.ruleSet !== undefined) {
+    const scope = engine.ruleSet.scopes.find((candidate) => candidate.name === evaluation.ruleSet);
+    report.ruleSet = scope ? { name: scope.name, match: describeScope(scope) } : { name: evaluation.ruleSet };
+  }
   return report;
 }
 
@@ -273,14 +280,18 @@ function describeLookup(lookup: ExplainedLookup): string {
   return `${head}: ${status}${facts.length > 0 ? `, ${facts.join(', ')}` : ''}${stale}${value}`;
 }
 
-/** The `Rules:` and `Request:` lines that start the explain and preview reports. */
-export function reportHeader(report: Pick<ExplainReport, 'rules' | 'request'>): string[] {
+/** The `Rules:`, `Request:` (and `Rule set:`) lines that start the explain and preview reports. */
+export function reportHeader(report: Pick<ExplainReport, 'rules' | 'request' | 'ruleSet'>): string[] {
   const r = report.request;
   const facts = [r.eventId && `event ${r.eventId}`, r.clientId && `client ${r.clientId}`, r.grantType && `grant ${r.grantType}`, `tokens ${r.tokens}`];
-  return [
+  const lines = [
     `Rules:    ${report.rules.file} (version ${report.rules.version}, ${report.rules.count} rule${report.rules.count === 1 ? '' : 's'})`,
     `Request:  ${facts.filter(Boolean).join(', ')}`,
   ];
+  // With scoped rule sets: which one this call selected, and how it matches.
+  const set = report.ruleSet;
+  if (set) lines.push(`Rule set: ${set.match ?? `${set.name} (no scoped set matched: only the rules for every call ran)`}`);
+  return lines;
 }
 
 /** The human-readable report printed by `okta-token-hook explain`. */

@@ -25,8 +25,10 @@ import {
   type FileTokenName,
   type OnError,
   type RemoveSpec,
+  type RuleScope,
   type RuleSet,
 } from './types';
+import { analyzeScopes, fileScopeName, parseMatch, parseRuleSets } from './sets';
 import { deepFreeze, describe, didYouMean, isPlainObject, ProblemCollector, type Path, type Problem } from '../shared/values';
 
 export const MAX_RULES_FILE_BYTES = 1024 * 1024;
@@ -35,7 +37,7 @@ const MAX_RULE_NAME_LENGTH = 63;
 const MAX_CLAIM_NAME_LENGTH = 256;
 const MAX_DENY_SUMMARY_LENGTH = 500;
 
-const TOP_LEVEL_KEYS = ['rules', 'lookups'];
+const TOP_LEVEL_KEYS = ['rules', 'lookups', 'ruleSets', 'match'];
 const RULE_KEYS = ['name', 'description', 'when', 'claims', 'remove', 'lifetime', 'onError', 'deny'];
 const CLAIM_KEYS = ['name', 'member', 'index', 'append', 'value', 'expr', 'fallback', 'tokens'];
 const REMOVE_KEYS = ['name', 'member', 'index', 'tokens'];
@@ -350,8 +352,9 @@ class RuleValidator extends ProblemCollector {
     if (conflict) this.add([...itemPath, 'name'], conflict);
   }
 
-  rule(value: unknown, index: number, names: Map<string, number>): CompiledRule | undefined {
-    const path: Path = ['rules', index];
+  /** `base`/`prefix`: where the rule sits (`['ruleSets', 0, 'rules']`) and its set's `<set>/` name prefix. */
+  rule(value: unknown, index: number, names: Map<string, number>, base: Path = ['rules'], prefix = ''): CompiledRule | undefined {
+    const path: Path = [...base, index];
     if (!isPlainObject(value)) {
       this.add(path, `must be a mapping, got ${describe(value)}`);
       return undefined;
@@ -400,7 +403,7 @@ class RuleValidator extends ProblemCollector {
     }
     const lookups = new Set(whenLookups);
     for (const claim of claims) for (const lookup of claim.lookups) lookups.add(lookup);
-    const rule: CompiledRule = { index, name, claims, remove, lifetimes, onError, variables, lookups, whenLookups };
+    const rule: CompiledRule = { index, name: prefix + name, claims, remove, lifetimes, onError, variables, lookups, whenLookups };
     if (typeof value.description === 'string') rule.description = value.description;
     if (when) rule.when = when;
     if (deny !== undefined) rule.deny = deny;
@@ -473,9 +476,32 @@ function fieldSegments(field: string): Path {
   return match ? [match[1] as string, Number(match[2])] : [];
 }
 
+/**
+ * `ruleSets:` and a file-level `match:` (which scopes the file's own rules as one set named after
+ * the file, as in a rules directory). Returns the sets' rules and, for `match:`, the name prefix.
+ */
+function scopeFile(root: Record<string, unknown>, file: string, validator: RuleValidator, env: Environment): { scopes: RuleScope[]; rules: CompiledRule[]; prefix: string } {
+  const parser = { problems: validator, env, file, compileRule: (value: unknown, path: Path, prefix: string, names: Map<string, number>) => validator.rule(value, path[path.length - 1] as number, names, path.slice(0, -1), prefix) };
+  if (root.match !== undefined) {
+    if (root.ruleSets !== undefined) validator.add(['match'], 'cannot be combined with ruleSets: (a file with match: is one rule set)');
+    const name = fileScopeName(file);
+    if (!name) {
+      validator.add(['match'], `the file name must be a rule set name (lower-case letters, digits, -) followed by .yaml, .yml or .json: the set is named after it`);
+      return { scopes: [], rules: [], prefix: '' };
+    }
+    const scope: RuleScope = { name, file };
+    parseMatch(parser, root.match, ['match'], scope);
+    return { scopes: [scope], rules: [], prefix: `${name}/` };
+  }
+  if (root.ruleSets === undefined) return { scopes: [], rules: [], prefix: '' };
+  return { ...parseRuleSets(parser, root.ruleSets), prefix: '' };
+}
+
 export interface ParseRulesOptions {
   /** CEL environment; defaults to one declaring the request variables and `lookup`. */
   env?: Environment;
+  /** Leave out the checks across rule sets (a rules directory runs them once over all its files). */
+  skipScopeAnalysis?: boolean;
 }
 
 /** One finding of the loader, for `check`: the one-line text the service logs, its position and a code frame. */
@@ -533,6 +559,8 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
   const env = options.env ?? (defaultEnv ??= createRulesEnvironment([LOOKUP_VARIABLE]));
   const validator = new RuleValidator(env);
   const rules: CompiledRule[] = [];
+  const scopes: RuleScope[] = [];
+  let scopedRules: CompiledRule[] = [];
   let lookups: LookupDefinition[] = [];
   if (isPlainObject(root) && root.lookups !== undefined) {
     const parsed = parseLookups(root.lookups, env);
@@ -544,24 +572,33 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
     validator.add([], root === null || root === undefined ? 'is empty; expected a mapping with a "rules" list' : `must be a mapping with a "rules" list, got ${describe(root)}`);
   } else {
     validator.unknownKeys(root, TOP_LEVEL_KEYS, []);
-    if (!Array.isArray(root.rules)) {
+    const scoped = scopeFile(root, file, validator, env);
+    scopes.push(...scoped.scopes);
+    scopedRules = scoped.rules;
+    if (root.rules === undefined && root.ruleSets !== undefined) {
+      // Only scoped sets: no rules for every call.
+    } else if (!Array.isArray(root.rules)) {
       validator.add(['rules'], root.rules === undefined ? 'is required (a list of rules)' : `must be a list, got ${describe(root.rules)}`);
     } else {
       const names = new Map<string, number>();
       root.rules.forEach((value, index) => {
-        const rule = validator.rule(value, index, names);
-        if (rule) rules.push(rule);
+        const rule = validator.rule(value, index, names, ['rules'], scoped.prefix);
+        if (rule) rules.push(scoped.prefix ? { ...rule, set: scoped.prefix.slice(0, -1) } : rule);
       });
     }
   }
+  // Overrides are judged among the file's top-level rules (a set's rules run only for its calls).
   if (validator.problems.length === 0) validator.overrideWarnings(rules);
+  rules.push(...scopedRules);
+  const analysis = options.skipScopeAnalysis ? { errors: [], warnings: [] } : analyzeScopes(scopes);
   const diagnose = (problem: Problem, severity: Diagnostic['severity']): Diagnostic => formatProblem(file, problem, root, doc, lineCounter, text, severity);
-  const warnings = validator.warnings.map((p) => diagnose(p, 'warning'));
-  if (validator.problems.length > 0) {
-    const diagnostics = validator.problems.map((p) => diagnose(p, 'error'));
+  const warnings = [...validator.warnings.map((p) => diagnose(p, 'warning')), ...analysis.warnings.map((text): Diagnostic => ({ severity: 'warning', text }))];
+  if (validator.problems.length > 0 || analysis.errors.length > 0) {
+    const diagnostics = [...validator.problems.map((p) => diagnose(p, 'error')), ...analysis.errors.map((text): Diagnostic => ({ severity: 'error', text }))];
     return { ok: false, errors: diagnostics.map((d) => d.text), diagnostics, warnings };
   }
-  return { ok: true, ruleSet: { file, version: rulesVersion(text), rules, lookups }, warnings };
+  rules.forEach((rule, index) => (rule.index = index));
+  return { ok: true, ruleSet: { file, version: rulesVersion(text), rules, lookups, scopes }, warnings };
 }
 
 /** Absolute position of `offset` in the CEL string at `node` (plain, quoted or block scalar), when it can be found. */
@@ -586,6 +623,19 @@ function formatProblem(file: string, problem: Problem, root: unknown, doc: Docum
     const name = isPlainObject(rule) && typeof rule.name === 'string' && rule.name.length > 0 ? rule.name : undefined;
     subject = name ? `rule "${name}" (#${index + 1}): ` : `rule #${index + 1}: `;
     rest = problem.path.slice(2);
+  } else if (problem.path[0] === 'ruleSets' && typeof problem.path[1] === 'number') {
+    const set = isPlainObject(root) && Array.isArray(root.ruleSets) ? (root.ruleSets[problem.path[1]] as unknown) : undefined;
+    const name = isPlainObject(set) && typeof set.name === 'string' && set.name.length > 0 ? `rule set "${set.name}"` : `rule set #${problem.path[1] + 1}`;
+    const index = problem.path[3];
+    if (problem.path[2] === 'rules' && typeof index === 'number') {
+      const rule = isPlainObject(set) && Array.isArray(set.rules) ? (set.rules[index] as unknown) : undefined;
+      const ruleName = isPlainObject(rule) && typeof rule.name === 'string' && rule.name.length > 0 ? rule.name : undefined;
+      subject = `${name}: ${ruleName ? `rule "${ruleName}" (#${index + 1})` : `rule #${index + 1}`}: `;
+      rest = problem.path.slice(4);
+    } else {
+      subject = `${name}: `;
+      rest = problem.path.slice(2);
+    }
   } else if (problem.path[0] === 'lookups' && typeof problem.path[1] === 'string') {
     subject = `lookup "${problem.path[1]}": `;
     rest = problem.path.slice(2);

@@ -14,8 +14,10 @@ import { basename, dirname } from 'node:path';
 import { NO_RULES_ENGINE, type ClaimsEngine } from '../hook/engine';
 import { LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
-import { RulesEngine } from './engine';
-import { parseRules, readRulesText, rulesVersion, type ParseRulesOptions } from './load';
+import type { LookupContext, LookupOutcome } from '../lookups/types';
+import { lookupFingerprints, RulesEngine, type LookupResolver } from './engine';
+import type { Diagnostic, ParseRulesOptions } from './load';
+import { isDirectory, readRulesSource, type RulesSource } from './source';
 import { RulesFileError, type RuleSet } from './types';
 
 /** The subset of a pino logger the manager uses. */
@@ -54,6 +56,36 @@ export interface RulesManagerOptions {
   parseOptions?: ParseRulesOptions;
   /** Where the lookups report calls, cache results and breaker states (wire `lookupMetricsEvents(metrics)`). */
   lookupEvents?: LookupEvents;
+  /**
+   * Shadow rules: the live rules' engine. A lookup defined identically in both files is resolved
+   * through the live rules' lookup (one cache, breaker and connection pool); others use this
+   * manager's own.
+   */
+  shareLookupsWith?: () => ClaimsEngine;
+}
+
+/** Resolves through the live engine's lookup when its definition is identical, else through `own`. */
+class SharedLookups implements LookupResolver {
+  constructor(
+    private readonly own: LookupSet,
+    private readonly fingerprints: ReadonlyMap<string, string>,
+    private readonly live: () => ClaimsEngine,
+  ) {}
+
+  async resolve(names: Iterable<string>, ctx: LookupContext, options: { signal?: AbortSignal }): Promise<Map<string, LookupOutcome>> {
+    const live = this.live();
+    const shared: string[] = [];
+    const own: string[] = [];
+    for (const name of names) {
+      const fingerprint = this.fingerprints.get(name);
+      if (live instanceof RulesEngine && fingerprint !== undefined && live.lookupFingerprints.get(name) === fingerprint) shared.push(name);
+      else own.push(name);
+    }
+    if (shared.length === 0) return this.own.resolve(own, ctx, options);
+    const [a, b] = await Promise.all([(live as RulesEngine).lookupResolver.resolve(shared, ctx, options), own.length > 0 ? this.own.resolve(own, ctx, options) : new Map<string, LookupOutcome>()]);
+    for (const [name, outcome] of b) a.set(name, outcome);
+    return a;
+  }
 }
 
 const silentLogger: RulesLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -92,7 +124,9 @@ export class RulesManager {
    */
   static async #build(ruleSet: RuleSet, options: RulesManagerOptions, previous: LookupSet | undefined): Promise<{ engine: RulesEngine; lookups: LookupSet }> {
     const lookups = await LookupSet.create(ruleSet.lookups, { events: options.lookupEvents, previous });
-    return { engine: new RulesEngine(ruleSet, { lookups }), lookups };
+    const fingerprints = lookupFingerprints(ruleSet.lookups);
+    const resolver = options.shareLookupsWith ? new SharedLookups(lookups, fingerprints, options.shareLookupsWith) : lookups;
+    return { engine: new RulesEngine(ruleSet, { lookups: resolver }), lookups };
   }
 
   /**
@@ -101,8 +135,8 @@ export class RulesManager {
    */
   static async create(options: RulesManagerOptions): Promise<RulesManager> {
     if (!options.file) return new RulesManager(options, NO_RULES_ENGINE, undefined);
-    const text = await readRulesText(options.file);
-    const parsed = parseRules(text, options.file, options.parseOptions);
+    const source = await readRulesSource(options.file);
+    const parsed = source.parse(options.parseOptions);
     if (!parsed.ok) throw new RulesFileError(parsed.errors);
     let built: { engine: RulesEngine; lookups: LookupSet };
     try {
@@ -111,12 +145,21 @@ export class RulesManager {
       if (err instanceof LookupSetupError) throw new RulesFileError(err.errors.map((e) => `${options.file}: ${e}`));
       throw err;
     }
-    const manager = new RulesManager(options, built.engine, parsed.ruleSet.version, built.lookups);
-    if (options.watch) manager.#startWatching();
+    const manager = new RulesManager(options, built.engine, source.hash, built.lookups);
+    if (options.watch) await manager.#startWatching();
+    const sets = parsed.ruleSet.scopes.map((scope) => scope.name);
     manager.#logger.info(
-      { rulesFile: options.file, rulesVersion: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, lookups: parsed.ruleSet.lookups.map((l) => l.name) },
+      {
+        rulesFile: options.file,
+        rulesVersion: parsed.ruleSet.version,
+        rules: parsed.ruleSet.rules.length,
+        lookups: parsed.ruleSet.lookups.map((l) => l.name),
+        ...(source.directory ? { files: source.files.length } : {}),
+        ...(sets.length > 0 ? { ruleSets: sets } : {}),
+      },
       'rules loaded',
     );
+    manager.#warn(parsed.warnings);
     return manager;
   }
 
@@ -160,9 +203,9 @@ export class RulesManager {
       this.#options.onReload?.(result);
       return result;
     }
-    let text: string;
+    let source: RulesSource;
     try {
-      text = await readRulesText(this.file);
+      source = await readRulesSource(this.file);
     } catch (err) {
       const errors = err instanceof RulesFileError ? [...err.errors] : [String(err)];
       const key = `unreadable:${errors.join()}`;
@@ -171,7 +214,7 @@ export class RulesManager {
       this.#rejectedHash = key;
       return this.#failed(trigger, errors);
     }
-    const hash = rulesVersion(text);
+    const hash = source.hash;
     if (hash === this.#rejectedHash && !force) return undefined;
     if (hash === this.#loadedHash) {
       this.#rejectedHash = undefined;
@@ -192,13 +235,13 @@ export class RulesManager {
       this.#options.onReload?.(result);
       return result;
     }
-    let parsed: ReturnType<typeof parseRules>;
+    let parsed: ReturnType<typeof source.parse>;
     try {
-      parsed = parseRules(text, this.file, this.#options.parseOptions);
+      parsed = source.parse(this.#options.parseOptions);
     } catch (err) {
       // A validator bug must still be a reported, counted failure, never a silent one.
-      const text = `${this.file}: the rules file could not be validated (${(err as Error).name}: ${(err as Error).message})`;
-      parsed = { ok: false, errors: [text], diagnostics: [{ severity: 'error', text }], warnings: [] };
+      const message = `${this.file}: the rules file could not be validated (${(err as Error).name}: ${(err as Error).message})`;
+      parsed = { ok: false, errors: [message], diagnostics: [{ severity: 'error', text: message }], warnings: [] };
     }
     if (!parsed.ok) {
       if (this.#unconfirmed(trigger, hash)) return undefined;
@@ -219,6 +262,7 @@ export class RulesManager {
     this.#failing = false;
     const result: ReloadResult = { result: 'success', version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, changed: true, trigger };
     this.#logger.info({ rulesFile: this.file, rulesVersion: result.version, previousRulesVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
+    this.#warn(parsed.warnings);
     this.#options.onReload?.(result);
     return result;
   }
@@ -268,8 +312,14 @@ export class RulesManager {
     return result;
   }
 
-  #startWatching(): void {
-    const directory = dirname(this.file);
+  /** Warnings (overlapping rule sets, rules that never match...) do not stop loading, but are worth a look. */
+  #warn(warnings: readonly Diagnostic[]): void {
+    if (warnings.length > 0) this.#logger.warn({ rulesFile: this.file, warnings: warnings.map((w) => w.text) }, 'rules loaded with warnings');
+  }
+
+  /** A rules directory is watched itself (files added, changed, removed; ConfigMap symlink swaps); a file through its directory. */
+  async #startWatching(): Promise<void> {
+    const directory = (await isDirectory(this.file)) ? this.file : dirname(this.file);
     try {
       this.#watcher = watch(directory, { persistent: false }, () => this.#scheduleCheck());
       this.#watcher.on('error', (err) => {

@@ -145,7 +145,7 @@ function lifetimeText(token: TokenPreview): string {
 
 /** The human-readable report printed by `okta-token-hook preview`. */
 export function formatPreviewText(report: PreviewReport): string {
-  const lines: string[] = reportHeader(report);
+  const lines: string[] = reportHeader({ ...report, ruleSet: report.explain.ruleSet });
   switch (report.outcome) {
     case 'denied':
       lines.push(

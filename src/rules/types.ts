@@ -35,9 +35,12 @@ export interface RemoveSpec {
 }
 
 export interface CompiledRule {
-  /** 0-based position in the file. */
+  /** 0-based position among all the rules loaded (unscoped first, then each set's). */
   index: number;
+  /** Rules of a scoped set are named `<set>/<rule>`; unscoped rules of a single file keep their name. */
   name: string;
+  /** The scoped rule set the rule belongs to; absent: applies to every call. */
+  set?: string;
   description?: string;
   when?: CompiledExpression;
   claims: readonly ClaimSpec[];
@@ -52,6 +55,22 @@ export interface CompiledRule {
   whenLookups: ReadonlySet<string>;
 }
 
+/**
+ * A scoped group of rules (`ruleSets:` entry, or a file with `match:`). Per call, the first set
+ * whose match holds is selected; its rules run after the unscoped ones.
+ */
+export interface RuleScope {
+  name: string;
+  description?: string;
+  /** Where it was declared (messages): `rules.yaml`, `rules.d/portal.yaml`. */
+  file: string;
+  /** Each present criterion must hold (AND); a list holds when any item equals (OR). */
+  issuers?: ReadonlySet<string>;
+  authorizationServerIds?: ReadonlySet<string>;
+  clientIds?: ReadonlySet<string>;
+  when?: CompiledExpression;
+}
+
 export interface RuleSet {
   /** File name as given (used in messages). */
   file: string;
@@ -60,6 +79,8 @@ export interface RuleSet {
   rules: readonly CompiledRule[];
   /** The file's `lookups:`, validated (their files are read when the engine is built). */
   lookups: readonly LookupDefinition[];
+  /** Scoped sets in selection order (empty: every rule applies to every call). */
+  scopes: readonly RuleScope[];
 }
 
 /** A rules file that cannot be used; `errors` holds every problem found, one line each. */

@@ -61,6 +61,8 @@ describe('metrics after traffic through the hook', () => {
     expect(fam?.help.length).toBeGreaterThan(10);
     // Lookup metrics are declared now and get series once a lookup runs (issue: lookups).
     if (metric.name.startsWith('okta_hook_lookup_')) return;
+    // Shadow and rule-set metrics get series only with RULES_SHADOW_FILE / scoped rule sets (test/hook/shadow-service.test.ts, test/rules/rule-sets-service.test.ts).
+    if (metric.name.startsWith('okta_hook_shadow_') || metric.name === 'okta_hook_rule_set_calls_total') return;
     expect(fam?.samples.length).toBeGreaterThan(0);
     expect(labelNames(fam as Family)).toEqual(metric.labels);
   });

@@ -165,6 +165,32 @@ describe('chart defaults (ci/default-values.yaml)', () => {
     expect((readYaml(path.join(chartDir, 'values.yaml')) as Obj).rules.content).toContain('hello-from-hook');
   });
 
+  it('rules.shadow: mounts the shadow rules from their own ConfigMap under another directory and sets RULES_SHADOW_FILE; off by default', () => {
+    expect(envValue(c, 'RULES_SHADOW_FILE')).toBeUndefined();
+    const shadowChart = renderChart([scenario('default'), { rules: { shadow: { enabled: true, content: 'rules: []\n' } } }]);
+    const sc = container(findOne(shadowChart, 'Deployment'));
+    const configMap = findOne(shadowChart, 'ConfigMap', '-shadow-rules') as Obj;
+    expect(configMap.data['shadow-rules.yaml']).toBe('rules: []\n');
+    const volume = ((findOne(shadowChart, 'Deployment') as Obj).spec.template.spec.volumes as Obj[]).find((v) => v.configMap?.name === configMap.metadata.name)!;
+    const mount = (sc.volumeMounts as Obj[]).find((m) => m.name === volume.name)!;
+    expect(mount.subPath).toBeUndefined();
+    expect(envValue(sc, 'RULES_SHADOW_FILE')).toBe(`${mount.mountPath}/shadow-rules.yaml`);
+    expect(mount.mountPath).not.toBe('/etc/okta-token-hook/rules');
+    // An existing ConfigMap instead of content: no chart-owned one.
+    const existing = renderChart([scenario('default'), { rules: { shadow: { enabled: true, existingConfigMap: 'next-rules', key: 'next.yaml' } } }]);
+    expect(existing.objects.some((o) => o.metadata.name.endsWith('-shadow-rules'))).toBe(false);
+    expect(envValue(container(findOne(existing, 'Deployment')), 'RULES_SHADOW_FILE')).toBe('/etc/okta-token-hook/shadow/next.yaml');
+    expect(() => renderChart([scenario('default'), { rules: { shadow: { enabled: true } } }])).toThrow(/rules.shadow.content/);
+  });
+
+  it('rules.directory: mounts every key of the rules ConfigMap and points RULES_FILE at the directory', () => {
+    const dirChart = renderChart([scenario('default'), { rules: { directory: true } }]);
+    const deploymentObj = findOne(dirChart, 'Deployment') as Obj;
+    expect(envValue(container(findOne(dirChart, 'Deployment')), 'RULES_FILE')).toBe('/etc/okta-token-hook/rules');
+    const volume = (deploymentObj.spec.template.spec.volumes as Obj[]).find((v) => v.name === 'rules')!;
+    expect(volume.configMap.items).toBeUndefined();
+  });
+
   it('passes pod annotations through next to the checksums', () => {
     const chart = renderChart([scenario('existing-secret'), { podAnnotations: { 'example.com/team': 'identity' } }]);
     expect((findOne(chart, 'Deployment') as Obj).spec.template.metadata.annotations).toEqual({ 'example.com/team': 'identity' });

@@ -176,7 +176,7 @@ describe('load-time errors name the file, the rule and the field', () => {
       'lookup "crm": type: is required (http or oktaGroups) (line 3)',
     ]);
     expect(errorsFor('rule:\n  - name: x\n')).toEqual([
-      'rules.yaml: rule: unknown key; did you mean "rules"? (allowed: rules, lookups) (line 2)',
+      'rules.yaml: rule: unknown key; did you mean "rules"? (allowed: rules, lookups, ruleSets, match) (line 2)',
       'rules.yaml: rules: is required (a list of rules)',
     ]);
   });

@@ -141,6 +141,11 @@ kind or minikube without pushing: the dangling "@" is dropped.
 {{- if and .Values.rules.content (not .Values.rules.existingConfigMap) }}true{{ end }}
 {{- end }}
 
+{{/* Name of the ConfigMap holding the shadow rules file. */}}
+{{- define "okta-token-hook.shadowRulesConfigMapName" -}}
+{{- default (printf "%s-shadow-rules" (include "okta-token-hook.fullname" .)) .Values.rules.shadow.existingConfigMap }}
+{{- end }}
+
 {{/* Name of the ConfigMap holding the rules file. */}}
 {{- define "okta-token-hook.rulesConfigMapName" -}}
 {{- default (printf "%s-rules" (include "okta-token-hook.fullname" .)) .Values.rules.existingConfigMap }}
@@ -244,9 +249,13 @@ replaces, so no name appears twice (server-side apply rejects duplicates).
 {{- end }}
 {{- if include "okta-token-hook.hasRules" . }}
 - name: RULES_FILE
-  value: /etc/okta-token-hook/rules/{{ .Values.rules.key }}
+  value: /etc/okta-token-hook/rules{{ if not .Values.rules.directory }}/{{ .Values.rules.key }}{{ end }}
 - name: RULES_WATCH
   value: {{ .Values.rules.watch | quote }}
+{{- if .Values.rules.shadow.enabled }}
+- name: RULES_SHADOW_FILE
+  value: /etc/okta-token-hook/shadow/{{ .Values.rules.shadow.key }}
+{{- end }}
 {{- end }}
 - name: OTEL_SDK_DISABLED
   value: {{ not .Values.tracing.enabled | quote }}

@@ -12,7 +12,7 @@ import type { LookupType } from '../../lookups/types';
 import { cloneJson, didYouMean, isJsonObject } from '../../shared/values';
 import { toCel } from '../cel';
 import { RulesEngine } from '../engine';
-import { parseRules, readRulesText } from '../load';
+import { readRulesSource } from '../source';
 import { formatDiffLines, preview, type PreviewReport, type TokenPreview } from '../preview';
 import { RulesFileError, type RuleSet } from '../types';
 import { parseTestFile, type CaseExpectation, type TestCase, type TokenExpectation } from './spec';
@@ -175,6 +175,10 @@ function check(expect: CaseExpectation, report: PreviewReport, failures: Failure
       checkToken(label, expect[label] as TokenExpectation, token, failures);
     }
   }
+  if (expect.ruleSet !== undefined) {
+    const actual = report.explain.ruleSet?.name ?? '(the rules declare no rule sets)';
+    if (actual !== expect.ruleSet) failures.push({ subject: 'rule set', expected: expect.ruleSet, actual });
+  }
   if (expect.rules) {
     const byResult = { matched: 'matched', skipped: 'not_matched', errored: 'error' } as const;
     for (const key of ['matched', 'skipped', 'errored'] as const) {
@@ -272,8 +276,8 @@ export async function runTestFile(file: string): Promise<FileResult> {
   result.rulesFile = rulesFile;
   let ruleSet: RuleSet;
   try {
-    const rulesText = await readRulesText(rulesFile);
-    const rules = parseRules(rulesText, rulesFile);
+    // A rules file or a rules directory, read as the service reads it.
+    const rules = (await readRulesSource(rulesFile)).parse();
     if (!rules.ok) throw new RulesFileError(rules.errors);
     ruleSet = rules.ruleSet;
   } catch (err) {

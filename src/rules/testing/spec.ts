@@ -53,6 +53,8 @@ export interface CaseExpectation {
   id?: TokenExpectation;
   access?: TokenExpectation;
   rules?: RuleExpectation;
+  /** With scoped rule sets: the set selected for the call (`none` when no set matched). */
+  ruleSet?: string;
 }
 
 export interface TestRequest {
@@ -81,7 +83,7 @@ export type ParseTestFileResult = { ok: true; spec: TestFile } | { ok: false; er
 const TOP_KEYS = ['rules', 'lookups', 'tests'];
 const CASE_KEYS = ['name', 'request', 'lookups', 'expect'];
 const REQUEST_KEYS = ['template', 'payload', 'set'];
-const EXPECT_KEYS = ['denied', 'unchanged', 'id', 'access', 'rules'];
+const EXPECT_KEYS = ['denied', 'unchanged', 'id', 'access', 'rules', 'ruleSet'];
 const TOKEN_KEYS = ['claims', 'satisfy', 'present', 'absent', 'removed', 'lifetime', 'unchanged'];
 const RULES_KEYS = ['matched', 'skipped', 'errored'];
 
@@ -174,7 +176,11 @@ class SpecValidator extends ProblemCollector {
         expectation.rules = rules;
       }
     }
-    if (Object.keys(value).length === 0) this.add(path, 'expects nothing: add denied, unchanged, id, access or rules');
+    if (value.ruleSet !== undefined) {
+      if (typeof value.ruleSet !== 'string' || value.ruleSet.length === 0) this.add([...path, 'ruleSet'], `must be a rule set name (or none), got ${describe(value.ruleSet)}`);
+      else expectation.ruleSet = value.ruleSet;
+    }
+    if (Object.keys(value).length === 0) this.add(path, 'expects nothing: add denied, unchanged, id, access, rules or ruleSet');
     return expectation;
   }
 
