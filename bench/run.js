@@ -2,17 +2,26 @@
 /**
  * `npm run bench`: drives the built service (a separate process, pinned to one core when `taskset`
  * exists) at fixed arrival rates (open loop, bench/load.js, from the other core) with a realistic
- * payload mix and the example rules, and reports throughput, p50/p99 latency, the server's CPU time
- * per request (from /proc) and its peak RSS, for several observability profiles and two reference
- * servers (`koa`: the stack with no logic; `baseline`: bare node:http). Prints a table (medians of
- * --repeat interleaved runs) and writes JSON to bench/results/.
+ * payload mix and the example rules, and reports throughput, p50/p99 latency, the p99 of the first
+ * second after readiness, the server's CPU time per request (from /proc), its peak RSS and its
+ * spawn -> ready time, for several observability profiles and three reference servers:
+ *   express   the seed article's Express sample (express.json(), header compare, one static patch);
+ *   koa       the stack (Koa + @koa/router + koa-bodyparser) doing the same work, the framework floor;
+ *   baseline  bare node:http answering static JSON.
+ * Every row shows its CPU per call as a ratio to `express` (xSeed) and `koa` (xKoa), computed within
+ * each repetition of interleaved runs, and of the least-disturbed runs (…Min). The issue's goals
+ * are checked on the `all` profile and printed met / NOT MET. Writes JSON to bench/results/.
  *
  * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3] [--repeat N]
- *                          [--profiles all,metrics,off,shadow,koa,baseline] [--soak SECONDS] [--out FILE]
- *                          [--connections 64]
- *                          [--cpu-prof DIR]   (write a V8 CPU profile of each service run)
- *                          [--env NAME=VALUE] (extra service environment, repeatable)
- * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak).
+ *                          [--profiles all,off,koa,express] (also metrics, tracing, logs, shadow, baseline) [--node BIN[,BIN]] [--soak SECONDS]
+ *                          [--breaking] (per profile: the rate where p99 crosses 250 ms, bounded search)
+ *                          [--variant NAME=PROFILE[@DIR][:VAR=VALUE;VAR=VALUE]] (repeatable: a profile
+ *                              run from another build directory and/or with extra environment, for A/B)
+ *                          [--markdown] (tables as Markdown) [--out FILE] [--connections 64]
+ *                          [--report FILE] (print the tables of a saved JSON report again; runs nothing)
+ *                          [--cpu-prof DIR] [--env NAME=VALUE] (extra service environment, repeatable)
+ * Traffic goes to 127.0.0.1 only; every run is bounded by --duration (or --soak), the breaking-point
+ * search by a fixed ladder of short steps.
  */
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
@@ -22,30 +31,39 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { openLoop, percentile } = require('./load');
+const report = require('./report');
 
 const ROOT = path.join(__dirname, '..');
 const SECRET = 'bench-secret-value';
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+const TRACING = { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' };
 const PROFILES = {
   // Everything a production install runs: metrics, tracing at 10% exported over OTLP/HTTP, one log line per call.
-  all: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
+  all: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'true', ...TRACING },
   metrics: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
   // One feature at a time, to attribute the cost of `all`.
-  tracing: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
+  tracing: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', ...TRACING },
   logs: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'true', OTEL_SDK_DISABLED: 'true' },
   off: { METRICS_ENABLED: 'false', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true' },
   // `metrics` plus shadow rules (issue 16): the example rules evaluated a second time after each answer and compared.
   shadow: { METRICS_ENABLED: 'true', LOG_REQUESTS: 'false', OTEL_SDK_DISABLED: 'true', RULES_SHADOW_FILE: path.join(ROOT, 'examples', 'rules.yaml') },
   // Not the hook: a bare node:http server answering static JSON, the floor on this machine.
   baseline: {},
-  // Not the hook either: Koa + @koa/router + koa-bodyparser answering the same static JSON, the floor of the stack.
+  // Not the hook either: Koa + @koa/router + koa-bodyparser doing the seed sample's work, the floor of the stack.
   koa: {},
+  // The seed article's Express sample (express.json(), header compare, one static `add` patch).
+  express: {},
 };
 
-/** What each profile runs: the service, or one of the two reference servers. */
+/** What each profile runs: the service, or one of the reference servers. */
 const SERVICE_ENTRY = ['--require', './dist/instrumentation.js', 'dist/main.js'];
-const REFERENCE_ENTRIES = { baseline: ['bench/baseline-server.js'], koa: ['bench/koa-floor-server.js'] };
+const REFERENCE_ENTRIES = { baseline: ['bench/baseline-server.js'], koa: ['bench/koa-floor-server.js'], express: ['bench/express-seed-server.js'] };
+
+/** Rates tried by --breaking, then bisected once between the last one held and the first one not. */
+const BREAKING_LADDER = [1000, 2000, 3000, 4500, 6000, 8000, 10000, 13000, 16000];
+const BREAKING_P99_MS = 250;
+const BREAKING_STEP_SECONDS = 3;
 
 const PAYLOADS = [
   // Weighted like a workforce login mix: mostly code flows, then refreshes, some machine tokens.
@@ -56,11 +74,44 @@ const PAYLOADS = [
   ['token-hook-preview-no-identity.json', 1],
 ];
 
+function parseVariant(spec) {
+  const match = /^([\w.-]+)=(\w+)(?:@([^:]+))?(?::(.*))?$/.exec(spec);
+  if (!match || !PROFILES[match[2]]) throw new Error(`--variant takes NAME=PROFILE[@DIR][:VAR=VALUE;…], got ${spec}`);
+  const env = {};
+  for (const pair of (match[4] || '').split(';').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new Error(`--variant ${spec}: ${pair} is not VAR=VALUE`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const root = match[3] ? path.resolve(match[3]) : ROOT;
+  return { name: match[1], base: match[2], root, env };
+}
+
 function parseArgs(argv) {
-  const args = { rates: [1000, 3000], duration: 10, warmup: 3, profiles: ['all', 'metrics', 'off', 'baseline'], soak: 0, out: '', connections: 64, repeat: 1, env: {} };
+  const args = {
+    rates: [1000, 3000],
+    duration: 10,
+    warmup: 3,
+    profiles: ['all', 'off', 'koa', 'express'],
+    soak: 0,
+    out: '',
+    connections: 64,
+    repeat: 1,
+    env: {},
+    nodes: [process.execPath],
+    variants: {},
+    breaking: false,
+    markdown: false,
+  };
+  const flags = new Set(['--breaking', '--markdown']);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
+    if (flags.has(flag)) {
+      args[flag.slice(2)] = true;
+      continue;
+    }
+    if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--rates') args.rates = value.split(',').map(Number);
     else if (flag === '--duration') args.duration = Number(value);
     else if (flag === '--warmup') args.warmup = Number(value);
@@ -70,16 +121,24 @@ function parseArgs(argv) {
     else if (flag === '--connections') args.connections = Number(value);
     else if (flag === '--cpu-prof') args.cpuProf = path.resolve(value);
     else if (flag === '--repeat') args.repeat = Number(value);
-    else if (flag === '--env') {
+    else if (flag === '--report') args.report = path.resolve(value);
+    else if (flag === '--node') args.nodes = value.split(',').map((bin) => path.resolve(bin));
+    else if (flag === '--variant') {
+      const variant = parseVariant(value);
+      args.variants[variant.name] = variant;
+    } else if (flag === '--env') {
       const eq = value.indexOf('=');
       if (eq < 1) throw new Error('--env takes NAME=VALUE');
       args.env[value.slice(0, eq)] = value.slice(eq + 1);
-    }
-    else throw new Error(`unknown option ${flag}`);
+    } else throw new Error(`unknown option ${flag}`);
     i++;
   }
-  for (const p of args.profiles) if (!PROFILES[p]) throw new Error(`unknown profile ${p}`);
+  for (const name of Object.keys(args.variants)) if (!args.profiles.includes(name)) args.profiles.push(name);
+  for (const p of args.profiles) if (!PROFILES[p] && !args.variants[p]) throw new Error(`unknown profile ${p}`);
+  for (const bin of args.nodes) if (!existsSync(bin)) throw new Error(`--node ${bin}: no such file`);
+  if (!args.rates.every((r) => r > 0 && r <= 20000)) throw new Error('--rates: each between 1 and 20000');
   if (!(args.duration > 0 && args.duration <= 900) || !(args.soak >= 0 && args.soak <= 3600)) throw new Error('duration/soak out of bounds');
+  if (!(args.warmup >= 1 && args.warmup <= 60)) throw new Error('--warmup takes 1..60 seconds (its first second is the first-second-after-ready measure)');
   if (!(Number.isInteger(args.repeat) && args.repeat >= 1 && args.repeat <= 9)) throw new Error('--repeat takes 1..9');
   return args;
 }
@@ -138,7 +197,20 @@ async function waitReady(port, child, timeoutMs) {
   }
 }
 
-async function startService(profile, otlpPort, cpuProf, extraEnv = {}) {
+/** How one profile (or variant) is started: which directory, entry point and environment. */
+function launchPlan(profile, args) {
+  const variant = args.variants[profile];
+  const base = variant ? variant.base : profile;
+  return {
+    base,
+    root: variant ? variant.root : ROOT,
+    entry: REFERENCE_ENTRIES[base] || SERVICE_ENTRY,
+    env: { ...PROFILES[base], ...args.env, ...(variant ? variant.env : {}) },
+  };
+}
+
+async function startService(profile, nodeBin, args, otlpPort) {
+  const plan = launchPlan(profile, args);
   const [port, metricsPort] = [await freePort(), await freePort()];
   const env = {
     PATH: process.env.PATH,
@@ -153,27 +225,34 @@ async function startService(profile, otlpPort, cpuProf, extraEnv = {}) {
     SHUTDOWN_DELAY_MS: '0',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-    ...PROFILES[profile],
-    ...extraEnv,
+    ...plan.env,
   };
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
-  const command = pin ? 'taskset' : process.execPath;
-  const entry = REFERENCE_ENTRIES[profile] || SERVICE_ENTRY;
-  const profiling = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
-  const args = [...(pin ? ['-c', '0', process.execPath] : []), ...profiling, ...entry];
+  const command = pin ? 'taskset' : nodeBin;
+  const profiling = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
+  const spawnArgs = [...(pin ? ['-c', '0', nodeBin] : []), ...profiling, ...plan.entry];
   const devNull = openSync('/dev/null', 'w');
   const started = process.hrtime.bigint();
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', devNull, 'pipe'] });
+  const child = spawn(command, spawnArgs, { cwd: plan.root, env, stdio: ['ignore', devNull, 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   try {
-    await waitReady(port, child, 10000);
+    await waitReady(port, child, 15000);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`${err.message}\n${stderr}`);
+    throw new Error(`${profile}: ${err.message}\n${stderr}`);
   }
   const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
-  return { child, port, metricsPort, readyMs, pinned: pin };
+  // CPU time spent until ready: what start-up costs, much less moved by a busy host than wall time.
+  const readyCpuMs = procStat(child.pid).cpuSeconds * 1000;
+  return { child, port, metricsPort, readyMs, readyCpuMs, pinned: pin };
+}
+
+async function stopService(service) {
+  if (service.child.exitCode !== null) return;
+  const exited = new Promise((r) => service.child.once('exit', r));
+  service.child.kill('SIGTERM');
+  await exited;
 }
 
 function requestsFor() {
@@ -190,11 +269,14 @@ function drive(port, rate, seconds, connections) {
 }
 
 const round2 = (ms) => (ms === null ? null : Math.round(ms * 100) / 100);
+const nodeLabel = (bin) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
 
-async function measure(profile, rate, args, otlp) {
-  const service = await startService(profile, otlp.port, args.cpuProf, args.env);
+async function measure(profile, nodeBin, rate, args, otlp) {
+  const service = await startService(profile, nodeBin, args, otlp.port);
   try {
-    await drive(service.port, rate, args.warmup, args.connections);
+    // The first second after readiness, at the measured rate: what a restart under load serves.
+    const first = await drive(service.port, rate, 1, args.connections);
+    if (args.warmup > 1) await drive(service.port, rate, args.warmup - 1, args.connections);
     const cpuBefore = procStat(service.child.pid).cpuSeconds;
     const startedAt = process.hrtime.bigint();
     const result = await drive(service.port, rate, args.duration, args.connections);
@@ -207,26 +289,78 @@ async function measure(profile, rate, args, otlp) {
       targetRate: rate,
       throughput: Math.round(total / elapsed),
       ok: result.ok,
-      non2xx: result.non2xx,
-      errors: result.errors + result.timeouts,
+      non2xx: result.non2xx + first.non2xx,
+      errors: result.errors + result.timeouts + first.errors + first.timeouts,
       p50Ms: round2(percentile(result.latenciesMs, 50)),
       p99Ms: round2(percentile(result.latenciesMs, 99)),
       maxMs: round2(percentile(result.latenciesMs, 100)),
+      firstSecondP50Ms: round2(percentile(first.latenciesMs, 50)),
+      firstSecondP99Ms: round2(percentile(first.latenciesMs, 99)),
       maxQueued: result.maxQueued,
       cpuUsPerRequest: total > 0 ? Math.round(((cpuAfter - cpuBefore) * 1e6) / total) : null,
       cpuCoreShare: Number(((cpuAfter - cpuBefore) / elapsed).toFixed(2)),
       peakRssMb: Math.round(mem.peakRssMb),
       startToReadyMs: Math.round(service.readyMs),
+      startCpuMs: Math.round(service.readyCpuMs),
       pinnedToOneCore: service.pinned,
     };
   } finally {
-    service.child.kill('SIGTERM');
-    await new Promise((r) => service.child.once('exit', r));
+    await stopService(service);
+  }
+}
+
+/**
+ * The rate where p99 crosses BREAKING_P99_MS: one service per profile, short steps up a fixed
+ * ladder until a step fails (p99 over the limit, errors, or under 90 % of the rate served), then
+ * one bisection between the last rate held and the first one not. Bounded: at most
+ * BREAKING_LADDER.length + 1 steps of BREAKING_STEP_SECONDS.
+ */
+async function breakingPoint(profile, nodeBin, args, otlp) {
+  const service = await startService(profile, nodeBin, args, otlp.port);
+  const step = async (rate) => {
+    const result = await drive(service.port, rate, BREAKING_STEP_SECONDS, args.connections);
+    const p99 = percentile(result.latenciesMs, 99);
+    const served = result.completed / (rate * BREAKING_STEP_SECONDS);
+    const failed = !(p99 <= BREAKING_P99_MS) || result.errors + result.timeouts > 0 || served < 0.9;
+    await new Promise((r) => setTimeout(r, 500));
+    return { rate, p99Ms: round2(p99), served: round2(served), failed };
+  };
+  const steps = [];
+  try {
+    await drive(service.port, 1000, 1, args.connections);
+    let lastOk = null;
+    let broke = null;
+    for (const rate of BREAKING_LADDER) {
+      const s = await step(rate);
+      steps.push(s);
+      if (s.failed) {
+        broke = s;
+        break;
+      }
+      lastOk = s;
+    }
+    if (broke && lastOk) {
+      const between = Math.round((lastOk.rate + broke.rate) / 2 / 100) * 100;
+      const s = await step(between);
+      steps.push(s);
+      if (s.failed) broke = s;
+      else lastOk = s;
+    }
+    return {
+      profile,
+      lastOkRate: lastOk ? lastOk.rate : null,
+      breakingRate: broke ? broke.rate : null,
+      p99AtBreakMs: broke ? broke.p99Ms : null,
+      note: broke ? (broke.p99Ms > BREAKING_P99_MS ? `p99 > ${BREAKING_P99_MS} ms` : `served ${Math.round(broke.served * 100)} % of the rate`) : `held up to ${BREAKING_LADDER[BREAKING_LADDER.length - 1]}/s (the ladder's top)`,
+      steps,
+    };
+  } finally {
+    await stopService(service);
   }
 }
 
 async function soak(args, otlp) {
-  const service = await startService('all', otlp.port);
+  const service = await startService('all', args.nodes[0], args, otlp.port);
   const samples = [];
   try {
     const rate = args.rates[args.rates.length - 1];
@@ -240,74 +374,86 @@ async function soak(args, otlp) {
     clearInterval(timer);
     return { rate, seconds: args.soak, requests: result.completed, p99Ms: round2(percentile(result.latenciesMs, 99)), errors: result.errors + result.timeouts + result.non2xx, samples };
   } finally {
-    service.child.kill('SIGTERM');
-    await new Promise((r) => service.child.once('exit', r));
+    await stopService(service);
   }
-}
-
-/** Median of each numeric field over repeated runs (peak RSS: the maximum). */
-function median(runs) {
-  const mid = (values) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
-  };
-  const row = { ...runs[0], runs: runs.length };
-  for (const key of Object.keys(row)) {
-    if (typeof row[key] === 'number' && key !== 'targetRate' && key !== 'runs') row[key] = mid(runs.map((r) => r[key]));
-  }
-  row.peakRssMb = Math.max(...runs.map((r) => r.peakRssMb));
-  row.cpuUsPerRequestRange = [Math.min(...runs.map((r) => r.cpuUsPerRequest)), Math.max(...runs.map((r) => r.cpuUsPerRequest))];
-  // A busy host only ever adds CPU time to a run, so the least-disturbed run is the best estimate of the cost.
-  row.cpuUsMin = row.cpuUsPerRequestRange[0];
-  return row;
-}
-
-function table(rows) {
-  const cols = ['profile', 'targetRate', 'throughput', 'p50Ms', 'p99Ms', 'cpuUsPerRequest', 'cpuUsMin', 'peakRssMb', 'startToReadyMs', 'non2xx', 'errors'];
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
-  const line = (vals) => vals.map((v, i) => String(v).padEnd(widths[i])).join('  ');
-  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c])))].join('\n');
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.report) return printSaved(args);
+  const loadBefore = os.loadavg();
   if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ missing: run `npm run build` (npm run bench does)');
+  for (const variant of Object.values(args.variants)) {
+    if (!existsSync(path.join(variant.root, 'dist', 'main.js'))) throw new Error(`--variant ${variant.name}: ${variant.root}/dist/main.js missing`);
+  }
   // Keep the load generator off the server's core.
   if (existsSync('/usr/bin/taskset') && os.cpus().length > 1) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  const nodes = args.nodes.map((bin) => ({ bin, version: nodeLabel(bin) }));
   const otlp = await startOtlpSink();
-  const rows = [];
-  let runs = [];
+  const runs = [];
+  const breaking = [];
   try {
-    // Profiles are interleaved and repeated: this kind of machine is noisy, the median is reported.
-    runs = [];
+    // Profiles (and Node versions) are interleaved within each repetition: this kind of machine is
+    // noisy, and the ratios are taken between runs seconds apart.
     for (const rate of args.rates) {
       for (let r = 0; r < args.repeat; r++) {
-        for (const profile of args.profiles) {
-          const row = await measure(profile, rate, args, otlp);
-          runs.push(row);
-          process.stderr.write(`${profile} @ ${rate}/s (run ${r + 1}/${args.repeat}): p99 ${row.p99Ms} ms, ${row.cpuUsPerRequest} µs CPU/request\n`);
+        for (const node of nodes) {
+          for (const profile of args.profiles) {
+            const row = { node: node.version, repeat: r, ...(await measure(profile, node.bin, rate, args, otlp)) };
+            runs.push(row);
+            process.stderr.write(`${node.version} ${profile} @ ${rate}/s (run ${r + 1}/${args.repeat}): p99 ${row.p99Ms} ms, first second p99 ${row.firstSecondP99Ms} ms, ${row.cpuUsPerRequest} µs CPU/request, ready in ${row.startToReadyMs} ms (${row.startCpuMs} ms CPU)\n`);
+          }
         }
       }
-      for (const profile of args.profiles) rows.push(median(runs.filter((x) => x.profile === profile && x.targetRate === rate)));
+    }
+    if (args.breaking) {
+      for (const node of nodes) {
+        for (const profile of args.profiles) {
+          const result = { node: node.version, ...(await breakingPoint(profile, node.bin, args, otlp)) };
+          breaking.push(result);
+          process.stderr.write(`${node.version} ${profile}: breaking point ${result.breakingRate ?? '-'}/s (last held ${result.lastOkRate ?? '-'}/s) ${result.note}\n`);
+        }
+      }
     }
     const soakResult = args.soak > 0 ? await soak(args, otlp) : undefined;
-    const report = {
+    const rows = report.summarize(runs);
+    const goals = report.goalRows(rows, nodes.map((n) => n.version));
+    const render = args.markdown ? report.markdownTable : report.table;
+    const output = {
       date: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, model: os.cpus()[0] && os.cpus()[0].model, node: process.version, memoryGb: Math.round(os.totalmem() / 2 ** 30) },
-      settings: { duration: args.duration, warmup: args.warmup, connections: args.connections, rules: 'examples/rules.yaml', payloads: PAYLOADS.map(([f, w]) => `${f}×${w}`) },
+      machine: { cpus: os.cpus().length, model: os.cpus()[0] && os.cpus()[0].model, loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
+      nodes: nodes.map((n) => n.version),
+      settings: { duration: args.duration, warmup: args.warmup, repeat: args.repeat, connections: args.connections, rules: 'examples/rules.yaml', payloads: PAYLOADS.map(([f, w]) => `${f}×${w}`), variants: args.variants, env: args.env },
       results: rows,
+      goals,
+      breaking,
       runs,
       soak: soakResult,
     };
-    console.log(table(rows));
+    console.log(`host load average (1/5/15 min) before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after: ${output.machine.loadAverageAfter.map((l) => l.toFixed(2)).join(' ')} (${output.machine.cpus} CPUs; above ~2 the runs shared their cores)\n`);
+    console.log(render(rows, report.RESULT_COLUMNS));
+    if (rows.some((r) => r.profile === 'all')) console.log(`\n${render(goals, report.GOAL_COLUMNS)}`);
+    if (breaking.length > 0) console.log(`\n${render(breaking, report.BREAKING_COLUMNS)}`);
     if (soakResult) console.log(`\nsoak ${soakResult.seconds}s @ ${soakResult.rate}/s: RSS samples (MB) ${soakResult.samples.map((s) => s.rssMb).join(' ')}; p99 ${soakResult.p99Ms} ms; errors ${soakResult.errors}`);
     const out = args.out || path.join(ROOT, 'bench', 'results', `bench-${Date.now()}.json`);
     mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(out, JSON.stringify(output, null, 2) + '\n');
     console.log(`\nwritten ${path.relative(ROOT, out)}`);
   } finally {
     otlp.server.close();
   }
+}
+
+/** --report FILE: the tables of a saved run, from its individual runs, with this version's report code. */
+function printSaved(args) {
+  const saved = JSON.parse(readFileSync(args.report, 'utf8'));
+  const render = args.markdown ? report.markdownTable : report.table;
+  const rows = report.summarize(saved.runs);
+  const { loadAverageBefore, loadAverageAfter } = saved.machine;
+  if (loadAverageBefore) console.log(`run of ${saved.date}; host load average (1/5/15 min) before: ${loadAverageBefore.join(' ')}, after: ${loadAverageAfter.join(' ')} (${saved.machine.cpus} CPUs)\n`);
+  console.log(render(rows, report.RESULT_COLUMNS));
+  if (rows.some((r) => r.profile === 'all')) console.log(`\n${render(report.goalRows(rows, saved.nodes), report.GOAL_COLUMNS)}`);
+  if (saved.breaking && saved.breaking.length > 0) console.log(`\n${render(saved.breaking, report.BREAKING_COLUMNS)}`);
 }
 
 main().catch((err) => {

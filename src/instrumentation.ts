@@ -9,6 +9,7 @@
  * `observability/tracing.ts`. With `OTEL_SDK_DISABLED=true` nothing but that small module is loaded.
  * Traces only: metrics are served by prom-client, logs go to stdout.
  */
+import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { TelemetryHandle } from './observability/tracing';
 import {
   SHUTDOWN_TIMEOUT_MS,
@@ -20,17 +21,56 @@ import {
   tracingEnvDefaults,
 } from './observability/tracing';
 
+type InstrumentationClass = new (config: object) => Instrumentation;
+
+/**
+ * The instrumentation classes the service can turn on, each loaded only when on. Not through
+ * `getNodeAutoInstrumentations()`, which loads every instrumentation it knows (about 250 modules)
+ * to construct the one or two that are enabled; that was the largest part of start-up with
+ * tracing on (docs/performance.md).
+ */
+const INSTRUMENTATION_LOADERS: Record<string, () => InstrumentationClass> = {
+  '@opentelemetry/instrumentation-undici': () => (require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici')).UndiciInstrumentation,
+  '@opentelemetry/instrumentation-pino': () => (require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino')).PinoInstrumentation as InstrumentationClass,
+};
+
+/** Short names in OTEL_NODE_{ENABLED,DISABLED}_INSTRUMENTATIONS (`undici`, `pino`), as auto-instrumentations-node reads them. */
+function listFromEnv(value: string | undefined): string[] | undefined {
+  if (!value) return undefined;
+  return value.split(',').map((name) => `@opentelemetry/instrumentation-${name.trim()}`);
+}
+
+/**
+ * What `getNodeAutoInstrumentations(instrumentationConfig(env))` returns, for the instrumentations
+ * `instrumentationConfig` leaves on: skipped when OTEL_NODE_DISABLED_INSTRUMENTATIONS names them
+ * or OTEL_NODE_ENABLED_INSTRUMENTATIONS is set without them.
+ */
+function createInstrumentations(env: NodeJS.ProcessEnv): Instrumentation[] {
+  const enabledFromEnv = listFromEnv(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS);
+  const disabledFromEnv = listFromEnv(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? [];
+  const instrumentations: Instrumentation[] = [];
+  for (const [name, config] of Object.entries(instrumentationConfig(env)) as Array<[string, { enabled?: boolean }]>) {
+    const explicit = config.enabled === true;
+    if (config.enabled === false) continue;
+    if (!explicit && (disabledFromEnv.includes(name) || (enabledFromEnv && !enabledFromEnv.includes(name)))) continue;
+    const load = INSTRUMENTATION_LOADERS[name];
+    if (!load) throw new Error(`no loader for ${name}`);
+    const Instrumentation = load();
+    instrumentations.push(new Instrumentation(config));
+  }
+  return instrumentations;
+}
+
 function startTracing(): void {
   for (const [name, value] of Object.entries(tracingEnvDefaults(process.env))) process.env[name] = value;
 
   // Required here, not imported at the top: a disabled SDK must not pay for loading them.
   const { NodeSDK, resources } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
-  const { getNodeAutoInstrumentations } = require('@opentelemetry/auto-instrumentations-node') as typeof import('@opentelemetry/auto-instrumentations-node');
   const { version } = require('../package.json') as { version: string };
 
   const sdk = new NodeSDK({
     resource: resources.defaultResource().merge(resources.resourceFromAttributes(resourceAttributes(process.env, version))),
-    instrumentations: getNodeAutoInstrumentations(instrumentationConfig(process.env)),
+    instrumentations: createInstrumentations(process.env),
     // No SDK meter provider: Prometheus metrics come from prom-client on METRICS_PORT.
     metricReaders: [],
     // The SDK would default OTEL_LOGS_EXPORTER to otlp; here log export is opt-in.

@@ -43,14 +43,72 @@ function traceContext(): Record<string, string> {
   return { trace_id: context.traceId, span_id: context.spanId, trace_flags: `0${context.traceFlags.toString(16)}` };
 }
 
+/**
+ * stdout in batches: lines are kept in an array and handed to one asynchronous SonicBoom write
+ * when `bufferBytes` are pending or every FLUSH_INTERVAL_MS. SonicBoom's own `minLength` buffering
+ * re-measures the whole pending buffer on every line (about `bufferBytes` copied per line); here a
+ * line costs its own length. Same bytes, same order; flushed synchronously at exit.
+ */
+export class BatchedDestination implements DestinationStream {
+  private lines: string[] = [];
+  private pending = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly stream: ReturnType<typeof pino.destination>,
+    private readonly bufferBytes: number,
+  ) {
+    this.timer = setInterval(() => this.drain(), FLUSH_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  write(line: string): void {
+    this.lines.push(line);
+    this.pending += line.length;
+    if (this.pending >= this.bufferBytes) this.drain();
+  }
+
+  /** Hands the pending lines to the stream (one write). */
+  private drain(): void {
+    if (this.lines.length === 0) return;
+    const chunk = this.lines.length === 1 ? (this.lines[0] as string) : this.lines.join('');
+    this.lines = [];
+    this.pending = 0;
+    this.stream.write(chunk);
+  }
+
+  /** Writes what is pending; `cb` runs once the stream has written everything. */
+  flush(cb?: (err?: Error) => void): void {
+    this.drain();
+    if (!cb) return;
+    // SonicBoom without minLength calls a flush callback at once, even with a write in flight;
+    // its 'drain' event is what tells that the last write completed.
+    if ((this.stream as unknown as { _writing: boolean })._writing) this.stream.once('drain', () => cb());
+    else cb();
+  }
+
+  flushSync(): void {
+    this.drain();
+    this.stream.flushSync();
+  }
+
+  end(): void {
+    clearInterval(this.timer);
+    this.drain();
+    this.stream.end();
+  }
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   let destination = options.destination;
   if (!destination) {
-    const minLength = options.bufferBytes ?? 0;
-    // SonicBoom requires minLength < maxWrite (the largest single write).
-    const stdout = pino.destination({ dest: 1, sync: false, minLength, maxWrite: Math.max(16 * 1024, 2 * minLength) });
-    if (options.bufferBytes) setInterval(() => stdout.flush(), FLUSH_INTERVAL_MS).unref();
-    destination = stdout;
+    const stdout = pino.destination({ dest: 1, sync: false });
+    if (options.bufferBytes) {
+      const batched = new BatchedDestination(stdout, options.bufferBytes);
+      // Lines still pending when the process exits are written before it does.
+      process.once('exit', () => batched.flushSync());
+      destination = batched;
+    } else destination = stdout;
   }
   return pino(
     {

@@ -25,6 +25,113 @@ export interface MetricsOptions {
   clientIdLimit?: number;
 }
 
+/**
+ * Hot-path counting without prom-client on the call: plain numbers in cells keyed by two label
+ * values (a nested Map, so a call allocates nothing), handed to the prom-client metric when it is
+ * collected (every scrape, through its `collect()` hook). Names, labels, values and exemplars on the
+ * exposition are the same as with direct `inc`/`observe`; a call costs a Map lookup and an addition
+ * instead of prom-client's label validation, label hashing and object building (benchmark: see
+ * docs/performance.md).
+ */
+class CounterCells {
+  private readonly cells = new Map<string, Map<string, { labels: Record<string, string>; value: number; reported: number }>>();
+
+  constructor(private readonly build: (a: string, b: string) => Record<string, string>) {}
+
+  inc(a: string, b: string): void {
+    let inner = this.cells.get(a);
+    if (!inner) this.cells.set(a, (inner = new Map()));
+    const cell = inner.get(b);
+    if (cell) cell.value++;
+    else inner.set(b, { labels: this.build(a, b), value: 1, reported: 0 });
+  }
+
+  /** Adds what was counted since the last flush to the prom-client counter. */
+  flush(counter: Counter<string>): void {
+    for (const inner of this.cells.values()) {
+      for (const cell of inner.values()) {
+        const delta = cell.value - cell.reported;
+        if (delta > 0) {
+          counter.inc(cell.labels, delta);
+          cell.reported = cell.value;
+        }
+      }
+    }
+  }
+}
+
+/** prom-client's histogram series, as its `hashMap` holds them (prom-client 15). */
+interface HistogramSeries {
+  labels: Record<string, string>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+  bucketExemplars?: Record<number, { labelSet: Record<string, string>; value: number; timestamp?: number } | null>;
+}
+
+/**
+ * One histogram series counted in plain arrays; `flush` adds the counts since the last flush to the
+ * prom-client series and sets the newest exemplar of each bucket (value and time of its call).
+ */
+class HistogramCell {
+  readonly buckets: Float64Array;
+  private readonly flushed: Float64Array;
+  sum = 0;
+  count = 0;
+  private flushedSum = 0;
+  private flushedCount = 0;
+  /** Per bucket (the last index is +Inf): the newest sampled call's trace id, value and time. */
+  private readonly exemplars: Array<{ traceId: string; value: number; timestamp: number } | undefined>;
+
+  constructor(
+    readonly labels: Record<string, string>,
+    private readonly bounds: readonly number[],
+  ) {
+    this.buckets = new Float64Array(bounds.length + 1);
+    this.flushed = new Float64Array(bounds.length + 1);
+    this.exemplars = new Array(bounds.length + 1).fill(undefined);
+  }
+
+  observe(value: number, traceId: string | undefined): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > (bounds[i] as number)) i++;
+    this.buckets[i]!++;
+    this.sum += value;
+    this.count++;
+    if (traceId) this.exemplars[i] = { traceId, value, timestamp: Date.now() / 1000 };
+  }
+
+  flush(histogram: Histogram<string>): void {
+    if (this.count === this.flushedCount) return;
+    const map = (histogram as unknown as { hashMap: Record<string, HistogramSeries> }).hashMap;
+    let series = Object.values(map).find((s) => sameLabels(s.labels, this.labels));
+    if (!series) {
+      histogram.zero(this.labels);
+      series = Object.values(map).find((s) => sameLabels(s.labels, this.labels)) as HistogramSeries;
+    }
+    this.bounds.forEach((bound, i) => {
+      series.bucketValues[bound] = (series.bucketValues[bound] ?? 0) + (this.buckets[i] as number) - (this.flushed[i] as number);
+    });
+    this.flushed.set(this.buckets);
+    series.sum += this.sum - this.flushedSum;
+    series.count += this.count - this.flushedCount;
+    this.flushedSum = this.sum;
+    this.flushedCount = this.count;
+    this.exemplars.forEach((exemplar, i) => {
+      // prom-client keeps no exemplar for +Inf (its bucket lookup returns -1 there).
+      if (!exemplar || i >= this.bounds.length || !series.bucketExemplars) return;
+      series.bucketExemplars[this.bounds[i] as number] = { labelSet: { trace_id: exemplar.traceId }, value: exemplar.value, timestamp: exemplar.timestamp };
+      this.exemplars[i] = undefined;
+    });
+  }
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(b);
+  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
+}
+
 function openMetricsRegistry(): Registry {
   const registry = new Registry() as unknown as Registry<RegistryContentType>;
   registry.setContentType(openMetricsContentType);
@@ -65,16 +172,36 @@ export class Metrics {
   readonly shadowReloads: Counter<'result'>;
   readonly shadowInfo: Gauge<'version'>;
   private readinessProbe: (() => boolean) | undefined;
+  private readonly requestCells: CounterCells;
+  private readonly durationCells = new Map<string, HistogramCell>();
+  private readonly authSuccessCells = new CounterCells((method, credential) => ({ method, credential }));
+  private readonly authFailureCells = new CounterCells((method, reason) => ({ method, reason }));
+  private readonly ruleCells = new CounterCells((rule, result) => ({ rule, result }));
+  private readonly operationCells = new CounterCells((token, op) => ({ token, op }));
+  private readonly skippedCells = new CounterCells((token, reason) => ({ token, reason }));
+  private inFlightCount = 0;
 
   constructor(options: MetricsOptions) {
     this.clientIdLabel = options.clientIdLabel ?? false;
     this.clientIdLimit = options.clientIdLimit ?? 50;
     const registers = [this.registry];
+    const clientIdLabel = this.clientIdLabel;
+    this.requestCells = new CounterCells((outcome, clientId) => (clientIdLabel ? { hook: 'token', outcome, client_id: clientId } : { hook: 'token', outcome }) as Record<string, string>);
+    // Hot-path series are counted in cells (see CounterCells) and handed over here, at scrape time.
+    const flushRequests = (): void => this.requestCells.flush(this.requests);
+    const flushDurations = (): void => {
+      for (const cell of this.durationCells.values()) cell.flush(this.requestDuration);
+    };
+    const cellsOf = (cells: () => CounterCells) =>
+      function collect(this: Counter<string>): void {
+        cells().flush(this);
+      };
     this.requests = new Counter({
       name: 'okta_hook_requests_total',
       help: 'Hook calls answered, by hook and outcome (patched, unchanged, denied, unauthorized, bad_request, error).',
       labelNames: this.clientIdLabel ? ['hook', 'outcome', 'client_id'] : ['hook', 'outcome'],
       registers,
+      collect: flushRequests,
     });
     this.requestDuration = new Histogram({
       name: 'okta_hook_request_duration_seconds',
@@ -83,37 +210,51 @@ export class Metrics {
       buckets: DURATION_BUCKETS,
       enableExemplars: true,
       registers,
+      collect: flushDurations,
     });
-    this.inFlight = new Gauge({ name: 'okta_hook_in_flight_requests', help: 'Hook calls being processed.', registers });
+    const inFlightCount = (): number => this.inFlightCount;
+    this.inFlight = new Gauge({
+      name: 'okta_hook_in_flight_requests',
+      help: 'Hook calls being processed.',
+      registers,
+      collect() {
+        this.set(inFlightCount());
+      },
+    });
     this.authFailures = new Counter({
       name: 'okta_hook_auth_failures_total',
       help: 'Rejected hook calls by authentication method and reason (the presented value is never recorded).',
       labelNames: ['method', 'reason'],
       registers,
+      collect: cellsOf(() => this.authFailureCells),
     });
     this.authSuccess = new Counter({
       name: 'okta_hook_auth_success_total',
       help: 'Authenticated hook calls by method and credential slot (header secret line number, or oauth2); shows when an old secret is unused.',
       labelNames: ['method', 'credential'],
       registers,
+      collect: cellsOf(() => this.authSuccessCells),
     });
     this.ruleEvaluations = new Counter({
       name: 'okta_hook_rule_evaluations_total',
       help: 'Rule evaluations by rule name and result (matched, not_matched, error).',
       labelNames: ['rule', 'result'],
       registers,
+      collect: cellsOf(() => this.ruleCells),
     });
     this.claimOperations = new Counter({
       name: 'okta_hook_claim_operations_total',
       help: 'Patch operations sent to Okta by token (identity, access) and op (add, replace, remove, lifetime).',
       labelNames: ['token', 'op'],
       registers,
+      collect: cellsOf(() => this.operationCells),
     });
     this.skippedChanges = new Counter({
       name: 'okta_hook_skipped_changes_total',
       help: 'Changes asked for by rules but left out of the response, by token and reason.',
       labelNames: ['token', 'reason'],
       registers,
+      collect: cellsOf(() => this.skippedCells),
     });
     this.rulesReloads = new Counter({
       name: 'okta_hook_rules_reloads_total',
@@ -262,23 +403,32 @@ export class Metrics {
     return 'other';
   }
 
+  /** A hook call started / ended: okta_hook_in_flight_requests, read at scrape time. */
+  requestStarted(): void {
+    this.inFlightCount++;
+  }
+
+  requestEnded(): void {
+    this.inFlightCount--;
+  }
+
+  /** A hook call answered: request counter, duration histogram (exemplar when traced). */
   recordRequest(outcome: HookOutcome, seconds: number, clientId?: string, traceId?: string): void {
-    const labels = { hook: 'token', outcome };
-    this.requests.inc(this.clientIdLabel ? { ...labels, client_id: this.clientLabel(clientId) } : labels);
-    // With exemplars enabled prom-client only takes the object form; an empty label set records none.
-    const exemplarLabels = (traceId ? { trace_id: traceId } : {}) as unknown as Record<'hook' | 'outcome', string>;
-    this.requestDuration.observe({ labels, value: seconds, exemplarLabels });
+    this.requestCells.inc(outcome, this.clientIdLabel ? this.clientLabel(clientId) : '');
+    let cell = this.durationCells.get(outcome);
+    if (!cell) this.durationCells.set(outcome, (cell = new HistogramCell({ hook: 'token', outcome }, DURATION_BUCKETS)));
+    cell.observe(seconds, traceId);
   }
 
   recordAuth(result: { ok: true; method: AuthMethod; credential: string } | { ok: false; method: AuthMethod; reason: AuthFailureReason }): void {
-    if (result.ok) this.authSuccess.inc({ method: result.method, credential: result.credential });
-    else this.authFailures.inc({ method: result.method, reason: result.reason });
+    if (result.ok) this.authSuccessCells.inc(result.method, result.credential);
+    else this.authFailureCells.inc(result.method, result.reason);
   }
 
   recordEvaluation(rules: readonly RuleOutcome[], applied: readonly AppliedOperation[], skipped: readonly SkippedChange[]): void {
-    for (const rule of rules) this.ruleEvaluations.inc({ rule: rule.rule, result: rule.result });
-    for (const op of applied) this.claimOperations.inc({ token: op.token, op: op.op });
-    for (const skip of skipped) this.skippedChanges.inc({ token: skip.token, reason: skip.reason });
+    for (const rule of rules) this.ruleCells.inc(rule.rule, rule.result);
+    for (const op of applied) this.operationCells.inc(op.token, op.op);
+    for (const skip of skipped) this.skippedCells.inc(skip.token, skip.reason);
   }
 
   /** Only calls of rules with scoped sets (a set name, or `none`); bounded by the configuration. */

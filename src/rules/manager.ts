@@ -12,7 +12,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { NO_RULES_ENGINE, type ClaimsEngine } from '../hook/engine';
-import { LookupSet } from '../lookups/set';
+import type { LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
 import type { LookupContext, LookupOutcome } from '../lookups/types';
 import { lookupFingerprints, RulesEngine, type LookupResolver } from './engine';
@@ -122,7 +122,11 @@ export class RulesManager {
    * Reads the lookups' files (secrets, CA, keys) and builds the engine. Unchanged lookups of the
    * rules now serving keep their cache and breaker. Rejects with `LookupSetupError`.
    */
-  static async #build(ruleSet: RuleSet, options: RulesManagerOptions, previous: LookupSet | undefined): Promise<{ engine: RulesEngine; lookups: LookupSet }> {
+  static async #build(ruleSet: RuleSet, options: RulesManagerOptions, previous: LookupSet | undefined): Promise<{ engine: RulesEngine; lookups: LookupSet | undefined }> {
+    // Rules without lookups (and none to close) never load the lookup modules (undici, jose): a
+    // faster start-up (docs/performance.md).
+    if (ruleSet.lookups.length === 0 && !previous) return { engine: new RulesEngine(ruleSet), lookups: undefined };
+    const { LookupSet } = require('../lookups/set') as typeof import('../lookups/set');
     const lookups = await LookupSet.create(ruleSet.lookups, { events: options.lookupEvents, previous });
     const fingerprints = lookupFingerprints(ruleSet.lookups);
     const resolver = options.shareLookupsWith ? new SharedLookups(lookups, fingerprints, options.shareLookupsWith) : lookups;
@@ -138,7 +142,7 @@ export class RulesManager {
     const source = await readRulesSource(options.file);
     const parsed = source.parse(options.parseOptions);
     if (!parsed.ok) throw new RulesFileError(parsed.errors);
-    let built: { engine: RulesEngine; lookups: LookupSet };
+    let built: { engine: RulesEngine; lookups: LookupSet | undefined };
     try {
       built = await RulesManager.#build(parsed.ruleSet, options, undefined);
     } catch (err) {
@@ -269,7 +273,7 @@ export class RulesManager {
 
   /** Builds the engine and lookups for `ruleSet`, carrying unchanged lookups over; the old ones keep serving on failure. */
   async #rebuild(ruleSet: RuleSet, trigger: ReloadResult['trigger']): Promise<{ engine: RulesEngine } | { failure: ReloadResult }> {
-    let built: { engine: RulesEngine; lookups: LookupSet };
+    let built: { engine: RulesEngine; lookups: LookupSet | undefined };
     try {
       built = await RulesManager.#build(ruleSet, this.#options, this.#lookups);
     } catch (err) {
@@ -277,7 +281,7 @@ export class RulesManager {
       return { failure: this.#failed(trigger, errors) };
     }
     this.#lookups = built.lookups;
-    if (this.#closed) await built.lookups.close();
+    if (this.#closed) await built.lookups?.close();
     return { engine: built.engine };
   }
 
