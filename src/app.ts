@@ -15,6 +15,7 @@ import { TokenHookService } from './hook/service';
 import { ShadowRunner, type ShadowComparison } from './hook/shadow';
 import type { AuthenticateFn } from './http/auth';
 import type { HealthState } from './http/health';
+import type { LoadShedder } from './http/load-shedding';
 import type { Logger } from './observability/logger';
 import type { HookOutcome, Metrics } from './observability/metrics';
 import { isPromise } from './shared/values';
@@ -32,6 +33,8 @@ export interface AppDeps {
   shadow?: () => ClaimsEngine | undefined;
   authenticate: AuthenticateFn;
   health: HealthState;
+  /** Refuses hook calls with a fast 503 while the instance is overloaded (absent: never sheds). */
+  shedder?: LoadShedder;
 }
 
 const tracer = trace.getTracer('okta-token-hook');
@@ -81,7 +84,15 @@ export function createApp(deps: AppDeps): Koa {
    * straight from the first middleware, without the router's matching, `allowedMethods` and the
    * error boundary (measured in docs/performance.md); other URLs go through those as before.
    */
-  const hook = (ctx: Koa.Context): Promise<void> => {
+  const hook = (ctx: Koa.Context): Promise<void> | undefined => {
+    const shed = deps.shedder?.admit();
+    if (shed) {
+      // Before authentication and the body: a refused call costs next to nothing. Okta fails open at once.
+      metrics?.shedRequests.inc({ reason: shed });
+      ctx.set('Retry-After', '1');
+      jsonError(ctx, 503, 'overloaded', 'The hook is overloaded; try again later');
+      return undefined;
+    }
     const started = process.hrtime.bigint();
     metrics?.requestStarted();
     // The call's SERVER span, child of the caller's `traceparent` if any (an ingress or a mesh that
@@ -123,6 +134,9 @@ export function createApp(deps: AppDeps): Koa {
       } catch (err) {
         const status = (err as HttpError).status ?? 400;
         outcome = 'bad_request';
+        // Part of the body may be unread (still arriving chunked, or buffered for an inflate that was
+        // stopped at the limit): the connection cannot carry another request. Close it after this answer.
+        ctx.set('Connection', 'close');
         if (status === 413) jsonError(ctx, 413, 'payload_too_large', `Request body exceeds ${config.server.bodyLimitBytes} bytes`);
         else jsonError(ctx, 400, 'bad_request', 'Request body is not valid JSON');
         return;
@@ -195,6 +209,7 @@ export function createApp(deps: AppDeps): Koa {
       const sampled = (spanContext.traceFlags & 1) === 1;
       span.end();
       metrics?.requestEnded();
+      deps.shedder?.leave();
       metrics?.recordRequest(outcome, seconds, logFields.clientId as string | undefined, sampled ? spanContext.traceId : undefined);
       if (config.logging.requests) {
         const level = outcome === 'error' ? 'error' : outcome === 'unauthorized' || outcome === 'bad_request' ? 'warn' : 'info';

@@ -101,6 +101,36 @@ const schema = {
       default: 65000,
       env: 'HOOK_KEEP_ALIVE_TIMEOUT_MS',
     },
+    headersTimeoutMs: {
+      doc: 'Time in milliseconds a client has to send the request headers once it started a request; slower clients are disconnected (slowloris). Checked every second.',
+      format: positiveInt(1000, 120000),
+      default: 5000,
+      env: 'HOOK_HEADERS_TIMEOUT_MS',
+    },
+    requestTimeoutMs: {
+      doc: 'Time in milliseconds a client has to send a whole request (headers and body); slower clients get 408 and are disconnected. Okta sends a few kilobytes at once.',
+      format: positiveInt(1000, 300000),
+      default: 10000,
+      env: 'HOOK_REQUEST_TIMEOUT_MS',
+    },
+    maxConnections: {
+      doc: 'Most open connections the hook port accepts; further connections are closed at once. Keep it well below the open-file limit: probes and metrics have their own port and stay answerable.',
+      format: positiveInt(1, 1000000),
+      default: 2000,
+      env: 'HOOK_MAX_CONNECTIONS',
+    },
+    maxInFlight: {
+      doc: 'Hook calls processed at once beyond which new calls are refused at once with 503 (Okta then issues the token unchanged without waiting). 0 disables.',
+      format: positiveInt(0, 1000000),
+      default: 1000,
+      env: 'HOOK_MAX_IN_FLIGHT',
+    },
+    maxEventLoopLagMs: {
+      doc: 'Event-loop lag in milliseconds beyond which new hook calls are refused at once with 503, because an answer could no longer arrive within Okta\'s 3 s. 0 disables.',
+      format: positiveInt(0, 60000),
+      default: 1000,
+      env: 'HOOK_MAX_EVENT_LOOP_LAG_MS',
+    },
   },
   auth: {
     mode: {
@@ -212,6 +242,24 @@ const schema = {
       default: true,
       env: 'RULES_WATCH',
     },
+    maxCost: {
+      doc: 'Static cost budget of one CEL expression, checked at load and reload: about the number of steps one evaluation takes, a comprehension over a list of unknown length counting 100 iterations. Costlier expressions are refused.',
+      format: positiveInt(1000, 1000000000),
+      default: 1000000,
+      env: 'RULES_MAX_COST',
+    },
+    maxIterations: {
+      doc: 'Comprehension iterations (map, filter, all, exists, exists_one) all the expressions of one hook call may run; past it the expression fails as a rule error (onError applies).',
+      format: positiveInt(1, 100000000),
+      default: 200000,
+      env: 'RULES_MAX_ITERATIONS',
+    },
+    maxEvaluationMs: {
+      doc: 'CPU time in milliseconds the CEL expressions of one hook call may take together; past it the expression fails as a rule error (onError applies). Keeps one bad rule from holding the event loop.',
+      format: positiveInt(1, 2900),
+      default: 100,
+      env: 'RULES_MAX_EVALUATION_MS',
+    },
   },
   logging: {
     level: {
@@ -286,6 +334,11 @@ export interface Config {
     deadlineMs: number;
     debugContext: boolean;
     keepAliveTimeoutMs: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    maxConnections: number;
+    maxInFlight: number;
+    maxEventLoopLagMs: number;
   };
   auth: { mode: 'header' | 'oauth2' | 'either'; header: string; secretFile: string; secret: string };
   oauth: {
@@ -300,7 +353,7 @@ export interface Config {
     jwksCooldownMs: number;
     jwksCacheMaxAgeMs: number;
   };
-  rules: { file: string; shadowFile: string; watch: boolean };
+  rules: { file: string; shadowFile: string; watch: boolean; maxCost: number; maxIterations: number; maxEvaluationMs: number };
   logging: { level: string; requests: boolean };
   metrics: { enabled: boolean; host: string; port: number; clientIdLabel: boolean; clientIdLimit: number };
   shutdown: { delayMs: number; timeoutMs: number };
@@ -321,6 +374,9 @@ function validateCombination(config: Config): void {
   }
   if (config.metrics.enabled && config.metrics.port !== 0 && config.metrics.port === config.server.port) {
     problems.push('metrics.port (METRICS_PORT) must differ from server.port (HOOK_PORT)');
+  }
+  if (config.server.headersTimeoutMs > config.server.requestTimeoutMs) {
+    problems.push('server.headersTimeoutMs (HOOK_HEADERS_TIMEOUT_MS) must not exceed server.requestTimeoutMs (HOOK_REQUEST_TIMEOUT_MS)');
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
 }

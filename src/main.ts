@@ -3,6 +3,7 @@
  * before this file by the runtime (`node --require ./dist/instrumentation.js dist/main.js`).
  */
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { createApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
 import { composeAuthenticators } from './http/auth';
@@ -15,7 +16,11 @@ import { TELEMETRY_SYMBOL, type TelemetryHandle } from './observability/tracing'
 import { lookupMetricsEvents } from './lookups/metrics';
 import { RulesManager } from './rules/manager';
 import { RulesFileError } from './rules/types';
+import { LoadShedder } from './http/load-shedding';
+import { installProcessGuard } from './process-guard';
+import { createRulesEnvironment, LOOKUP_VARIABLE } from './rules/cel';
 import { startService } from './server';
+import { offlineEngine, warmUpEngine, warmUpHttp } from './warmup';
 import { VERSION } from './version';
 
 async function buildSecretStore(config: Readonly<Config>, logger: Logger, metrics: Metrics | undefined): Promise<SecretStore> {
@@ -24,7 +29,8 @@ async function buildSecretStore(config: Readonly<Config>, logger: Logger, metric
     const store = await SecretStore.fromFile(auth.secretFile, {
       onReload: (result) => {
         if (result.ok) {
-          logger.info({ secrets: result.count }, 'header secrets reloaded');
+          // `secretCount`: a field named `secrets` is caught by the log redaction list.
+          logger.info({ secretCount: result.count }, 'header secrets reloaded');
           metrics?.secretsLoaded.set(result.count);
         } else logger.error({ error: result.error }, 'header secret reload failed; previous secrets stay valid');
       },
@@ -53,6 +59,7 @@ async function main(): Promise<void> {
   const metrics = config.metrics.enabled
     ? new Metrics({ version: VERSION, defaultMetrics: true, clientIdLabel: config.metrics.clientIdLabel, clientIdLimit: config.metrics.clientIdLimit })
     : undefined;
+  installProcessGuard(process, { logger, onError: (kind) => metrics?.unhandledErrors.inc({ kind }) });
   const health = new HealthState();
   metrics?.observeReadiness(() => health.notReadyReason() === undefined);
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -78,9 +85,16 @@ async function main(): Promise<void> {
     oauth,
   });
 
+  // Every rules file (live and shadow) is compiled under the configured CEL cost limits.
+  const rulesEnv = createRulesEnvironment([LOOKUP_VARIABLE], {
+    maxCost: config.rules.maxCost,
+    maxIterations: config.rules.maxIterations,
+    maxEvaluationMs: config.rules.maxEvaluationMs,
+  });
   const rules = await RulesManager.create({
     file: config.rules.file,
     watch: config.rules.watch,
+    parseOptions: { env: rulesEnv },
     logger,
     lookupEvents: metrics ? lookupMetricsEvents(metrics) : undefined,
     onReload: (result) => {
@@ -99,6 +113,7 @@ async function main(): Promise<void> {
     shadowRules = await RulesManager.create({
       file: config.rules.shadowFile,
       watch: config.rules.watch,
+      parseOptions: { env: rulesEnv },
       logger: logger.child({ rulesKind: 'shadow' }),
       shareLookupsWith: engine,
       onReload: (result) => metrics?.recordShadowReload(result.result, result.result === 'success' ? result.version : undefined),
@@ -109,20 +124,48 @@ async function main(): Promise<void> {
   }
   const shadow = shadowRules?.provider;
 
-  const app = createApp({ config, logger, metrics, engine, shadow, authenticate, health });
+  const shedder = new LoadShedder({
+    maxInFlight: config.server.maxInFlight,
+    maxEventLoopLagMs: config.server.maxEventLoopLagMs,
+    onLagSample: (seconds) => metrics?.eventLoopLag.set(seconds),
+  }).start();
+  cleanups.push(() => shedder.stop());
+  const app = createApp({ config, logger, metrics, engine, shadow, authenticate, health, shedder });
   // Published by instrumentation.ts when the SDK started; flushed after the drain.
   const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
   if (telemetry) cleanups.push(() => telemetry.shutdown());
+  // Warm-up before listening: rules compiled and run, the HTTP request path exercised on a private
+  // loopback server with a copy of the app that records no metrics and writes no logs.
+  const warm = await warmUpEngine(engine(), { deadlineMs: config.server.deadlineMs });
+  const warmEngine = offlineEngine(engine());
+  await warmUpHttp(
+    createApp({
+      config: { ...config, logging: { ...config.logging, requests: false } },
+      logger: createLogger({ level: 'silent', destination: new Writable({ write: (_chunk, _encoding, done) => done() }) }),
+      engine: () => warmEngine,
+      authenticate: () => ({ ok: true, method: 'header', credential: 'warm-up' }),
+      health: new HealthState(),
+    }),
+  );
   const service = await startService({
     config,
     app,
     health,
     logger,
-    metricsServer: metrics ? createMetricsServer(metrics.registry) : undefined,
+    metricsServer: metrics ? createMetricsServer(metrics.registry, { notReadyReason: () => health.notReadyReason(), rulesVersion: () => engine().version }) : undefined,
     cleanups,
   });
   logger.info(
-    { port: service.hookPort, metricsPort: service.metricsPort, authMode: config.auth.mode, rulesVersion: engine().version, shadowRulesVersion: shadowRules?.version, env: config.env },
+    {
+      port: service.hookPort,
+      metricsPort: service.metricsPort,
+      authMode: config.auth.mode,
+      rulesVersion: engine().version,
+      shadowRulesVersion: shadowRules?.version,
+      env: config.env,
+      warmUp: { iterations: warm.iterations, ms: Math.round(warm.ms) },
+      startupMs: Math.round(performance.now()),
+    },
     'okta-token-hook ready',
   );
 

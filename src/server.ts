@@ -30,6 +30,9 @@ export interface RunningService {
   shutdown(reason: string): Promise<void>;
 }
 
+/** How often Node sweeps connections for the header and request timeouts. */
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function listen(server: Server, port: number, host: string): Promise<number> {
@@ -40,10 +43,19 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { config, app, health, logger, metricsServer } = options;
-  const hookServer = createServer(app.callback());
+  // Slow clients: the header and request timeouts are enforced by a sweep every
+  // `connectionsCheckingInterval` (Node's default, 30 s, let a slowloris socket live ~50 s).
+  const hookServer = createServer(
+    {
+      headersTimeout: config.server.headersTimeoutMs,
+      requestTimeout: config.server.requestTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    },
+    app.callback(),
+  );
   hookServer.keepAliveTimeout = config.server.keepAliveTimeoutMs;
-  hookServer.headersTimeout = config.server.keepAliveTimeoutMs + 1000;
-  hookServer.requestTimeout = 30000;
+  // Beyond it new connections are closed at once; the metrics port (probes included) is separate.
+  hookServer.maxConnections = config.server.maxConnections;
   const hookPort = await listen(hookServer, config.server.port, config.server.host);
   const metricsPort = metricsServer ? await listen(metricsServer, config.metrics.port, config.metrics.host) : undefined;
 

@@ -4,7 +4,7 @@
  * Unknown fields are kept and ignored; missing optional objects stay missing.
  */
 import { TOKEN_HOOK_EVENT_TYPE, type TokenHookEvent } from './types';
-import { isJsonObject } from '../shared/values';
+import { isJsonObject, jsonBoundsProblem, type JsonBounds } from '../shared/values';
 
 export type ParseResult = { ok: true; event: TokenHookEvent } | { ok: false; message: string };
 
@@ -12,12 +12,21 @@ export type ParseResult = { ok: true; event: TokenHookEvent } | { ok: false; mes
 const OPTIONAL_DATA_OBJECTS = ['context', 'identity', 'access', 'refresh_token'] as const;
 const OPTIONAL_CONTEXT_OBJECTS = ['request', 'protocol', 'session', 'user', 'policy'] as const;
 
+/**
+ * How deep and large a payload may be. Okta's token hook payloads nest about 8 levels and hold a
+ * few hundred values; anything far beyond is refused with a 400 (Okta then issues the token
+ * unchanged) before any code walks it recursively.
+ */
+export const PAYLOAD_BOUNDS: Readonly<JsonBounds> = Object.freeze({ maxDepth: 64, maxNodes: 200_000 });
+
 export function parseTokenHookEvent(body: unknown): ParseResult {
   if (!isJsonObject(body)) return { ok: false, message: 'Request body must be a JSON object' };
+  // Nothing from the request is echoed: the answer and the log line say what was expected only.
   if (body.eventType !== TOKEN_HOOK_EVENT_TYPE) {
-    const got = typeof body.eventType === 'string' ? `"${body.eventType.slice(0, 100)}"` : 'missing';
-    return { ok: false, message: `Unsupported eventType (${got}); expected "${TOKEN_HOOK_EVENT_TYPE}"` };
+    return { ok: false, message: `Unsupported or missing eventType; expected "${TOKEN_HOOK_EVENT_TYPE}"` };
   }
+  const bounds = jsonBoundsProblem(body, PAYLOAD_BOUNDS);
+  if (bounds) return { ok: false, message: `Request body ${bounds}` };
   const data = body.data;
   if (!isJsonObject(data)) return { ok: false, message: '"data" must be a JSON object' };
   for (const key of OPTIONAL_DATA_OBJECTS) {

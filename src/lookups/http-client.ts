@@ -34,9 +34,27 @@ export class UpstreamError extends Error {
     readonly kind: UpstreamErrorKind,
     readonly countsAsFailure: boolean,
     readonly status?: number,
+    /** The upstream asked to be left alone this long (`Retry-After` on a 429 or 503), capped. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+}
+
+/** Longest `Retry-After` honoured: a lookup is never held open longer on an upstream's word. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * `Retry-After` of a 429 or 503 answer in ms (delta-seconds or an HTTP date), capped at
+ * `MAX_RETRY_AFTER_MS`; undefined when absent, unparsable, in the past, or another status.
+ */
+export function retryAfterMs(response: UpstreamResponse, now = Date.now()): number | undefined {
+  if (response.status !== 429 && response.status !== 503) return undefined;
+  const value = headerValue(response, 'retry-after')?.trim();
+  if (!value) return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  if (!Number.isFinite(ms) || ms <= 0) return undefined;
+  return Math.min(ms, MAX_RETRY_AFTER_MS);
 }
 
 /** Status codes that say the upstream is overloaded or broken (the breaker counts them). */

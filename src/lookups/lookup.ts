@@ -77,6 +77,11 @@ class CallAborted extends Error {
   override name = 'CallAborted';
 }
 
+/** An upstream answer that is an error for the caller but a success for the breaker (see `#execute`). */
+class Answered {
+  constructor(readonly error: UpstreamError) {}
+}
+
 /** A call cancelled while it waited for a concurrency slot: it never reached the upstream, so the breaker ignores it. */
 class CancelledBeforeStart extends Error {
   override name = 'CancelledBeforeStart';
@@ -104,6 +109,8 @@ export class Lookup {
   readonly #bulkhead: BulkheadPolicy;
   readonly #events: LookupEvents;
   readonly #now: () => number;
+  /** Breaker holds from `Retry-After`, released on close. */
+  readonly #holds = new Set<{ dispose(): void }>();
   #closed = false;
 
   constructor(definition: LookupDefinition, source: LookupSource, options: LookupOptions = {}) {
@@ -165,6 +172,7 @@ export class Lookup {
   /** Stops background work: cancels calls in flight. The lookup must not be used afterwards. */
   close(): void {
     this.#closed = true;
+    for (const hold of [...this.#holds]) hold.dispose();
     for (const flight of this.#inflight.values()) flight.controller.abort(new CallAborted('lookup closed'));
     this.#inflight.clear();
   }
@@ -249,15 +257,25 @@ export class Lookup {
     const timer = setTimeout(() => controller.abort(new CallAborted(`timed out after ${timeoutMs} ms`)), timeoutMs);
     let result: FlightResult;
     try {
-      const value = await this.#breaker.execute(() =>
-        this.#bulkhead.execute(() => {
+      const outcome = await this.#breaker.execute(() =>
+        this.#bulkhead.execute(async (): Promise<SourceResult | Answered> => {
           const { signal } = controller;
           if (signal.aborted) throw new CancelledBeforeStart(signal.reason instanceof Error ? signal.reason.message : 'aborted');
-          return call.run(signal);
+          try {
+            return await call.run(signal);
+          } catch (err) {
+            // The upstream answered a request it did not like (4xx, a redirect, a bad document): it is
+            // up, and the breaker must see a success. Thrown, cockatiel would close a half-open breaker
+            // without resetting its failure count, so the next single failure reopened it.
+            if (err instanceof UpstreamError && !err.countsAsFailure) return new Answered(err);
+            throw err;
+          }
         }),
       );
-      result = { ok: true, result: value };
+      if (outcome instanceof Answered) throw outcome.error;
+      result = { ok: true, result: outcome };
     } catch (err) {
+      if (err instanceof UpstreamError && err.retryAfterMs !== undefined) this.#holdOpen(err.retryAfterMs);
       result = classify(err);
     } finally {
       clearTimeout(timer);
@@ -294,6 +312,25 @@ export class Lookup {
         resolve(result);
       });
     });
+  }
+
+  /**
+   * `Retry-After` on a 429/503: no call reaches the upstream for that long (capped by the client),
+   * whatever the breaker's own count says; calls meanwhile are `circuit_open`.
+   */
+  #holdOpen(ms: number): void {
+    if (this.#closed) return;
+    const hold = this.#breaker.isolate();
+    const entry = {
+      dispose: (): void => {
+        clearTimeout(timer);
+        hold.dispose();
+        this.#holds.delete(entry);
+      },
+    };
+    const timer = setTimeout(() => entry.dispose(), ms);
+    timer.unref();
+    this.#holds.add(entry);
   }
 
   #store(key: string, result: SourceResult): void {

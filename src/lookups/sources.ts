@@ -8,7 +8,8 @@ import type { Dispatcher } from 'undici';
 import type { JsonValue } from '../hook/types';
 import { fromCel } from '../rules/cel';
 import type { ClientCredentialsClient } from './credentials';
-import { isUnhealthyStatus, parseJson, send, UpstreamError, type UpstreamResponse } from './http-client';
+import { isUnhealthyStatus, parseJson, retryAfterMs, send, UpstreamError, type UpstreamResponse } from './http-client';
+import { jsonBoundsProblem, type JsonBounds } from '../shared/values';
 import { evaluate, LookupInputError, placeholderText, renderTemplate } from './template';
 import type { HttpLookupDefinition, LookupContext, OktaGroupsLookupDefinition } from './types';
 
@@ -57,6 +58,12 @@ export function extractPath(value: unknown, path: readonly string[]): unknown {
   }
   return current;
 }
+
+/**
+ * How deep and large a lookup's value may be. Past these the answer is a lookup `error` (the
+ * claim's `fallback` or the rule's `onError` apply), checked before anything walks it recursively.
+ */
+export const LOOKUP_VALUE_BOUNDS: Readonly<JsonBounds> = Object.freeze({ maxDepth: 64, maxNodes: 100_000 });
 
 const isEmpty = (value: JsonValue): boolean => value === null || (Array.isArray(value) && value.length === 0);
 
@@ -113,11 +120,14 @@ export class HttpSource implements LookupSource {
     const response = await send(this.dispatcher, request, { signal, maxBytes: definition.maxResponseBytes });
     const { status } = response;
     if (status === 404) return { value: null, notFound: true, empty: true, status };
-    if (status < 200 || status >= 300) throw new UpstreamError(`upstream answered HTTP ${status}`, 'error', isUnhealthyStatus(status), status);
+    if (status < 200 || status >= 300) throw new UpstreamError(`upstream answered HTTP ${status}`, 'error', isUnhealthyStatus(status), status, retryAfterMs(response));
     if (status === 204 || response.body.length === 0) return { value: null, notFound: true, empty: true, status };
     const parsed = parseJson(response);
     const extracted = definition.extract ? extractPath(parsed, definition.extract) : parsed;
     const value = (extracted === undefined ? null : extracted) as JsonValue;
+    const bounds = jsonBoundsProblem(value, LOOKUP_VALUE_BOUNDS);
+    // The upstream answered; its document is unusable, not a sign of ill health (the breaker ignores it).
+    if (bounds) throw new UpstreamError(`response value ${bounds}`, 'error', false, status);
     return { value, notFound: false, empty: isEmpty(value), status };
   }
 }
@@ -205,7 +215,7 @@ export class OktaGroupsSource implements LookupSource {
       if (status !== 200) {
         const auth = this.authorization;
         if (status === 401 && auth.kind === 'oauth') auth.client.invalidate(authorization.slice('Bearer '.length));
-        throw new UpstreamError(`Okta answered HTTP ${status}${oktaErrorCode(response)}`, 'error', isUnhealthyStatus(status), status);
+        throw new UpstreamError(`Okta answered HTTP ${status}${oktaErrorCode(response)}`, 'error', isUnhealthyStatus(status), status, retryAfterMs(response));
       }
       const body = parseJson(response);
       if (!Array.isArray(body)) throw new UpstreamError('Okta groups response is not a list', 'error', true, status);

@@ -50,12 +50,27 @@ export class MetricsRenderer {
   }
 }
 
-export function createMetricsServer(metricsRegistry: Registry): Server {
+/** Probes also served on the metrics port, so they answer while the hook port is saturated. */
+export interface MetricsServerProbes {
+  /** Reason the instance is not ready, or undefined when ready. */
+  notReadyReason(): string | undefined;
+  /** Rules version shown by /readyz. */
+  rulesVersion(): string;
+}
+
+export function createMetricsServer(metricsRegistry: Registry, probes?: MetricsServerProbes): Server {
   const renderer = new MetricsRenderer(metricsRegistry);
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"Only GET /metrics is served here"}');
+    const isGet = req.method === 'GET' || req.method === 'HEAD';
+    if (probes && isGet && (path === '/healthz' || path === '/readyz')) {
+      const reason = path === '/readyz' ? probes.notReadyReason() : undefined;
+      const body = path === '/healthz' ? { status: 'ok' } : reason ? { status: 'not_ready', reason } : { status: 'ready', rulesVersion: probes.rulesVersion() };
+      res.writeHead(reason ? 503 : 200, { 'content-type': 'application/json' }).end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
+      return;
+    }
+    if (!isGet || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"Only GET /metrics, /healthz and /readyz are served here"}');
       return;
     }
     renderer

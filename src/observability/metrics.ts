@@ -163,6 +163,9 @@ export class Metrics {
   readonly lookupCache: Counter<'lookup' | 'result'>;
   readonly lookupCircuitState: Gauge<'lookup'>;
   readonly ready: Gauge;
+  readonly unhandledErrors: Counter<'kind'>;
+  readonly shedRequests: Counter<'reason'>;
+  readonly eventLoopLag: Gauge;
   readonly ruleSetCalls: Counter<'rule_set'>;
   readonly shadowComparisons: Counter<'result'>;
   readonly shadowDifferences: Counter<'kind'>;
@@ -345,6 +348,25 @@ export class Metrics {
         else (this as unknown as { hashMap: Record<string, unknown> }).hashMap = {};
       },
     });
+    this.unhandledErrors = new Counter({
+      name: 'okta_hook_unhandled_errors_total',
+      help: 'Errors no code handled (kind: rejection, exception), logged and counted by the process guard instead of stopping the process. Any increase is a bug.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.shedRequests = new Counter({
+      name: 'okta_hook_shed_requests_total',
+      help: 'Hook calls refused at once with 503 because the instance is overloaded, by reason (in_flight, event_loop_lag); Okta issues the token unchanged.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.eventLoopLag = new Gauge({
+      name: 'okta_hook_event_loop_lag_seconds',
+      help: 'Event loop lag as seen by load shedding (the latest sample): how late a timer fired.',
+      registers,
+    });
+    for (const kind of ['rejection', 'exception']) this.unhandledErrors.inc({ kind }, 0);
+    for (const reason of ['in_flight', 'event_loop_lag']) this.shedRequests.inc({ reason }, 0);
     const buildInfo = new Gauge({
       name: 'okta_hook_build_info',
       help: 'Always 1; labels carry the service and Node.js versions.',

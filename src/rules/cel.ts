@@ -9,6 +9,7 @@
  */
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
 import type { JsonValue } from '../hook/types';
+import { setOwn } from '../shared/values';
 
 /** A CEL variable available to rules, with the type the checker sees and its description in docs/rules/reference.md. */
 export interface CelVariable {
@@ -47,10 +48,31 @@ const LIMITS = { maxAstNodes: 2000, maxDepth: 64, maxListElements: 1000, maxMapE
 export const MAX_EXPRESSION_LENGTH = 4096;
 
 /**
- * Builds the environment rules are compiled in. `extraVariables` is the extension point for data
- * sources that are not part of the payload (e.g. `lookup`, declared as `map<string, dyn>`).
+ * What one expression may cost. `maxCost` is the static estimate checked at load (and by `check`):
+ * roughly the number of AST nodes one evaluation visits, counting each comprehension (`map`,
+ * `filter`, `all`, `exists`, `exists_one`) over a list of unknown length as `ASSUMED_LIST_SIZE`
+ * iterations of its body. `maxIterations` and `maxEvaluationMs` bound the evaluation itself, for
+ * all the expressions of one hook call together: past either, the expression fails as a rule
+ * error (`evaluation_limit`), so the rule's `onError`/`fallback` apply and the call still answers.
  */
-export function createRulesEnvironment(extraVariables: readonly CelVariable[] = []): Environment {
+export interface RulesLimits {
+  maxCost: number;
+  maxIterations: number;
+  maxEvaluationMs: number;
+}
+
+export const DEFAULT_RULES_LIMITS: Readonly<RulesLimits> = Object.freeze({ maxCost: 1_000_000, maxIterations: 200_000, maxEvaluationMs: 100 });
+/** Iterations assumed for a comprehension over a list whose length is not known at load time. */
+export const ASSUMED_LIST_SIZE = 100;
+
+const ENVIRONMENT_LIMITS = new WeakMap<Environment, RulesLimits>();
+
+/**
+ * Builds the environment rules are compiled in. `extraVariables` is the extension point for data
+ * sources that are not part of the payload (e.g. `lookup`, declared as `map<string, dyn>`);
+ * `limits` (default `DEFAULT_RULES_LIMITS`) applies to every expression compiled in it.
+ */
+export function createRulesEnvironment(extraVariables: readonly CelVariable[] = [], limits: Partial<RulesLimits> = {}): Environment {
   const env = new Environment({
     enableOptionalTypes: true,
     homogeneousAggregateLiterals: false,
@@ -59,7 +81,13 @@ export function createRulesEnvironment(extraVariables: readonly CelVariable[] = 
   for (const variable of [...CEL_VARIABLES, ...extraVariables]) {
     env.registerVariable(variable.name, variable.type, { description: variable.description });
   }
+  ENVIRONMENT_LIMITS.set(env, { ...DEFAULT_RULES_LIMITS, ...limits });
   return env;
+}
+
+/** The limits expressions compiled in `env` get. */
+export function rulesLimitsOf(env: Environment): Readonly<RulesLimits> {
+  return ENVIRONMENT_LIMITS.get(env) ?? DEFAULT_RULES_LIMITS;
 }
 
 /** Names of the variables (root identifiers) and members of selected roots an expression reads. */
@@ -111,7 +139,193 @@ export function compileExpression(env: Environment, source: string, expect: 'boo
   if (expect === 'json' && NON_JSON_TYPES.test(type)) {
     return { ok: false, message: `returns ${type}, which is not a JSON value (convert it, e.g. with string(...))` };
   }
-  return { ok: true, expression: { source, type, references: collectReferences(run.ast), run } };
+  const droppedKey = droppedMapKey(run.ast);
+  if (droppedKey !== undefined) {
+    return { ok: false, message: `map key "${droppedKey}" is not supported in CEL map literals (the CEL engine drops it); build the claim with another key` };
+  }
+  const limits = rulesLimitsOf(env);
+  const cost = estimateCost(run.ast);
+  if (cost > limits.maxCost) {
+    return {
+      ok: false,
+      message: `is too expensive: estimated cost ${formatCost(cost)} is above the budget of ${formatCost(limits.maxCost)} (nested comprehensions over lists multiply; a list of unknown length counts as ${ASSUMED_LIST_SIZE} elements)`,
+    };
+  }
+  return { ok: true, expression: { source, type, references: collectReferences(run.ast), run: metered(run, limits) } };
+}
+
+const formatCost = (cost: number): string => (Number.isFinite(cost) ? Math.round(cost).toLocaleString('en-US') : 'unbounded');
+
+/** cel-js' internal node for macros (`map`, `filter`, `all`...), absent from its public AST type. */
+interface ComprehensionArgs {
+  iterable: ASTNode;
+  init: ASTNode;
+  step: ASTNode;
+}
+const comprehension = (node: ASTNode): ComprehensionArgs | undefined =>
+  (node.op as string) === 'comprehension' ? (node.args as unknown as ComprehensionArgs) : undefined;
+
+/** Children of an AST node, macro expansions (`l.map(x, ...)` -> its comprehension) included. */
+function childNodes(node: ASTNode): ASTNode[] {
+  const out: ASTNode[] = [];
+  const alternate = (node as unknown as { meta?: { alternate?: unknown } }).meta?.alternate;
+  const collect = (value: unknown): void => {
+    if (isAstNode(value)) out.push(value);
+    else if (Array.isArray(value)) for (const item of value) collect(item);
+  };
+  if (isAstNode(alternate)) {
+    out.push(alternate);
+    return out;
+  }
+  const loop = comprehension(node);
+  if (loop) {
+    out.push(loop.iterable, loop.init, loop.step);
+    return out;
+  }
+  collect(node.args);
+  return out;
+}
+
+/**
+ * Static cost of one evaluation (see `RulesLimits.maxCost`): a comprehension costs its range plus
+ * (elements x its body). Recursion is bounded by the parser's own limits (depth 64, 2000 nodes).
+ */
+export function estimateCost(ast: ASTNode): number {
+  const costOf = (node: ASTNode): number => {
+    const args = comprehension(node);
+    if (args) {
+      const size = args.iterable.op === 'list' && Array.isArray(args.iterable.args) ? args.iterable.args.length : ASSUMED_LIST_SIZE;
+      return 1 + costOf(args.iterable) + costOf(args.init) + size * (1 + costOf(args.step));
+    }
+    let cost = 1;
+    for (const child of childNodes(node)) cost += costOf(child);
+    return cost;
+  };
+  return costOf(ast);
+}
+
+/** Keys cel-js silently leaves out of a map literal (`{"constructor": 1}` evaluates to `{}`). */
+const DROPPED_MAP_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function droppedMapKey(ast: ASTNode): string | undefined {
+  const stack: ASTNode[] = [ast];
+  while (stack.length > 0) {
+    const node = stack.pop() as ASTNode;
+    if (node.op === 'map' && Array.isArray(node.args)) {
+      for (const entry of node.args as unknown[]) {
+        const key = Array.isArray(entry) ? (entry[0] as unknown) : undefined;
+        if (isAstNode(key) && key.op === 'value' && typeof key.args === 'string' && DROPPED_MAP_KEYS.has(key.args)) return key.args;
+      }
+    }
+    stack.push(...childNodes(node));
+  }
+  return undefined;
+}
+
+/** An evaluation stopped by `RulesLimits` (a rule error, never a crash). */
+export class EvaluationLimitError extends Error {
+  override name = 'EvaluationLimitError';
+  readonly code = 'evaluation_limit';
+}
+
+/**
+ * What the expressions of one hook call have used so far. `RequestContext` carries one under
+ * `EVALUATION_BUDGET`, so the limits hold per call; an evaluation without one gets its own.
+ */
+export class EvaluationBudget {
+  iterations = 0;
+  spentMs = 0;
+  /** Set once a limit is passed: every later comprehension step of the call fails at once. */
+  exceeded: string | undefined;
+}
+
+export const EVALUATION_BUDGET: unique symbol = Symbol('okta-token-hook.evaluationBudget');
+
+interface Meter {
+  budget: EvaluationBudget;
+  limits: RulesLimits;
+  startedAt: number;
+}
+
+/** The evaluation running now (evaluations are synchronous: one at a time). */
+let activeMeter: Meter | undefined;
+
+function exceed(budget: EvaluationBudget, reason: string): never {
+  budget.exceeded ??= reason;
+  throw new EvaluationLimitError(budget.exceeded);
+}
+
+/** Called before each comprehension step: counts iterations and, every 16, looks at the clock. */
+function tick(): void {
+  const meter = activeMeter;
+  if (!meter) return;
+  const { budget, limits } = meter;
+  if (budget.exceeded !== undefined) throw new EvaluationLimitError(budget.exceeded);
+  const iterations = ++budget.iterations;
+  if (iterations > limits.maxIterations) exceed(budget, `more than ${limits.maxIterations} comprehension iterations in one call`);
+  if ((iterations & 15) === 0 && budget.spentMs + (performance.now() - meter.startedAt) > limits.maxEvaluationMs) {
+    exceed(budget, `evaluation took more than ${limits.maxEvaluationMs} ms in one call`);
+  }
+}
+
+/**
+ * Makes `node.evaluate` call `tick` first. cel-js replaces a node's `evaluate` on its first call
+ * (`this.evaluate = ...`), so the wrapper is an accessor that keeps the replacement as its target.
+ */
+function meterNode(node: ASTNode): void {
+  const target = node as unknown as { evaluate: (...args: unknown[]) => unknown };
+  let inner = target.evaluate;
+  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+    tick();
+    return inner.apply(this, args);
+  };
+  Object.defineProperty(target, 'evaluate', {
+    configurable: true,
+    get: () => wrapper,
+    set: (fn: (...args: unknown[]) => unknown) => {
+      inner = fn;
+    },
+  });
+}
+
+/** The step nodes of every comprehension in `ast` (evaluated once per iteration). */
+function comprehensionSteps(ast: ASTNode): ASTNode[] {
+  const steps: ASTNode[] = [];
+  const stack: ASTNode[] = [ast];
+  while (stack.length > 0) {
+    const node = stack.pop() as ASTNode;
+    const loop = comprehension(node);
+    if (loop) steps.push(loop.step);
+    stack.push(...childNodes(node));
+  }
+  return steps;
+}
+
+/**
+ * Wraps a compiled expression so its comprehensions count against the call's budget. Expressions
+ * without a comprehension are returned as they are: their cost is bounded by their size.
+ */
+function metered(run: ParseResult, limits: RulesLimits): ParseResult {
+  const steps = comprehensionSteps(run.ast);
+  if (steps.length === 0) return run;
+  for (const step of steps) meterNode(step);
+  const evaluate = (context?: Record<string, unknown>): unknown => {
+    const budget = (context as { [EVALUATION_BUDGET]?: EvaluationBudget } | undefined)?.[EVALUATION_BUDGET] ?? new EvaluationBudget();
+    if (budget.exceeded !== undefined) throw new EvaluationLimitError(budget.exceeded);
+    const outer = activeMeter;
+    const startedAt = performance.now();
+    activeMeter = { budget, limits, startedAt };
+    try {
+      const result = run(context);
+      // `exists`, `||` and `&&` may swallow a step's error: a call past its budget still fails.
+      if (budget.exceeded !== undefined) throw new EvaluationLimitError(budget.exceeded);
+      return result;
+    } finally {
+      budget.spentMs += performance.now() - startedAt;
+      activeMeter = outer;
+    }
+  };
+  return Object.assign(evaluate, { ast: run.ast, check: run.check }) as unknown as ParseResult;
 }
 
 interface CelErrorLike {
@@ -139,6 +353,7 @@ function describeCelError(err: unknown, source: string): string {
 export function describeRuntimeError(err: unknown, source: string): { message: string; detail: string } {
   const e = (err ?? {}) as CelErrorLike & { code?: string; node?: { start?: unknown; end?: unknown } };
   const code = typeof e.code === 'string' ? e.code : 'evaluation_error';
+  if (err instanceof EvaluationLimitError) return { message: `${code}: ${err.message}`, detail: err.message };
   // The failing node's full extent (`session.amr`), else the error's anchor (`amr`).
   const node = e.node;
   const range = node && typeof node.start === 'number' && typeof node.end === 'number' ? { start: node.start, end: node.end } : e.range;
@@ -186,28 +401,43 @@ export function collectReferences(ast: ASTNode): ExpressionReferences {
   return { variables, members };
 }
 
+/** Deeper than this, a value is refused on its way into CEL (trust boundaries already bound it lower). */
+export const MAX_CEL_VALUE_DEPTH = 128;
+
 /**
  * JSON -> CEL: integers become BigInt (CEL `int`). Copy-on-write: a subtree without integers is
  * returned as is (most of a payload is strings), so a request allocates only where numbers are.
  * Sharing is safe: CEL never mutates its input, and cel-js only reads own properties.
+ *
+ * Keys are data whatever their name: cel-js types a JS object by its `constructor` property, so an
+ * object with an own `constructor` key becomes a `Map` (which cel-js reads with `get`), and
+ * `__proto__` keys are copied as own properties. Throws `NotJsonError` past `MAX_CEL_VALUE_DEPTH`.
  */
-export function toCel(value: unknown): unknown {
+export function toCel(value: unknown, depth = 0): unknown {
   if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : value;
   if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_CEL_VALUE_DEPTH) throw new NotJsonError(`value nested deeper than ${MAX_CEL_VALUE_DEPTH} levels`);
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      const converted = toCel(item);
+      const converted = toCel(item, depth + 1);
       if (converted !== item) (out ??= value.slice())[i] = converted;
     }
     return out ?? value;
   }
+  if (value instanceof Map) return value;
+  const record = value as Record<string, unknown>;
+  if (Object.hasOwn(record, 'constructor')) {
+    const map = new Map<string, unknown>();
+    for (const key of Object.keys(record)) map.set(key, toCel(record[key], depth + 1));
+    return map;
+  }
   let out: Record<string, unknown> | undefined;
-  for (const key of Object.keys(value)) {
-    const child = (value as Record<string, unknown>)[key];
-    const converted = toCel(child);
-    if (converted !== child) (out ??= { ...(value as Record<string, unknown>) })[key] = converted;
+  for (const key of Object.keys(record)) {
+    const child = record[key];
+    const converted = toCel(child, depth + 1);
+    if (converted !== child) setOwn((out ??= { ...record }), key, converted);
   }
   return out ?? value;
 }
@@ -220,15 +450,38 @@ export class NotJsonError extends Error {
 function typeName(value: unknown): string {
   if (value instanceof Uint8Array) return 'bytes';
   if (value instanceof Date) return 'timestamp';
-  if (typeof value === 'object' && value !== null) return value.constructor?.name ?? 'object';
+  // The prototype's constructor: an own `constructor` key is data.
+  if (typeof value === 'object' && value !== null) return (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'object';
   return typeof value;
 }
 
-/** CEL -> JSON: BigInt back to number (within the safe range), maps to objects; else NotJsonError. */
-export function fromCel(value: unknown, depth = 0): JsonValue {
-  if (depth > 64) throw new NotJsonError('result nested deeper than 64 levels');
+/** Bounds of one CEL result turned into JSON (a claim value): beyond them it is refused, not built. */
+export const MAX_RESULT_DEPTH = 64;
+export const MAX_RESULT_VALUES = 50_000;
+export const MAX_RESULT_STRING_CHARS = 1_000_000;
+
+interface ResultBudget {
+  values: number;
+  chars: number;
+}
+
+/**
+ * CEL -> JSON: BigInt back to number (within the safe range), maps to objects; else NotJsonError.
+ * Bounded in depth, number of values and characters: CEL can build a small expression whose value
+ * is huge (`cel.bind` of a list of itself, repeated), and the result is refused before it is copied.
+ */
+export function fromCel(value: unknown): JsonValue {
+  return toJsonValue(value, 0, { values: 0, chars: 0 });
+}
+
+function toJsonValue(value: unknown, depth: number, budget: ResultBudget): JsonValue {
+  if (depth > MAX_RESULT_DEPTH) throw new NotJsonError(`result nested deeper than ${MAX_RESULT_DEPTH} levels`);
+  if (++budget.values > MAX_RESULT_VALUES) throw new NotJsonError(`result has more than ${MAX_RESULT_VALUES} values`);
   switch (typeof value) {
     case 'string':
+      budget.chars += value.length;
+      if (budget.chars > MAX_RESULT_STRING_CHARS) throw new NotJsonError(`result has more than ${MAX_RESULT_STRING_CHARS} characters`);
+      return value;
     case 'boolean':
       return value;
     case 'bigint':
@@ -241,24 +494,25 @@ export function fromCel(value: unknown, depth = 0): JsonValue {
       return value;
     case 'object': {
       if (value === null) return null;
-      if (Array.isArray(value)) return value.map((item) => fromCel(item, depth + 1));
+      if (Array.isArray(value)) return value.map((item) => toJsonValue(item, depth + 1, budget));
       if (value instanceof Map) {
         const out: Record<string, JsonValue> = {};
         for (const [key, item] of value) {
           if (typeof key !== 'string') throw new NotJsonError('map result with non-string keys');
-          out[key] = fromCel(item, depth + 1);
+          setOwn(out, key, toJsonValue(item, depth + 1, budget));
         }
         return out;
       }
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto === Object.prototype || proto === null) {
         const out: Record<string, JsonValue> = {};
-        for (const key of Object.keys(value)) out[key] = fromCel((value as Record<string, unknown>)[key], depth + 1);
+        for (const key of Object.keys(value)) setOwn(out, key, toJsonValue((value as Record<string, unknown>)[key], depth + 1, budget));
         return out;
       }
       // cel-js `uint` values.
-      if ((value as { constructor?: { name?: string } }).constructor?.name === 'UnsignedInt') {
-        return fromCel((value as { valueOf(): unknown }).valueOf(), depth);
+      if (proto !== null && (proto as { constructor?: { name?: string } }).constructor?.name === 'UnsignedInt') {
+        budget.values--;
+        return toJsonValue((value as { valueOf(): unknown }).valueOf(), depth, budget);
       }
       throw new NotJsonError(`result of type ${typeName(value)} is not a JSON value`);
     }

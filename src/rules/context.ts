@@ -5,7 +5,7 @@
  */
 import { deriveGrantType } from '../hook/parse';
 import type { TokenHookEvent } from '../hook/types';
-import { toCel } from './cel';
+import { EVALUATION_BUDGET, EvaluationBudget, toCel } from './cel';
 import { isJsonObject } from '../shared/values';
 
 const EMPTY_LIST: readonly string[] = Object.freeze([]);
@@ -18,17 +18,24 @@ function objectOrNull(value: unknown): unknown {
   return isJsonObject(value) ? toCel(value) : null;
 }
 
-function queryParams(url: unknown): Record<string, string> {
-  const params = Object.create(null) as Record<string, string>;
+/** Query parameters as a CEL map (a `Map`: parameter names are data, `constructor` included). */
+function queryParams(url: unknown): ReadonlyMap<string, string> {
+  const params = new Map<string, string>();
   if (typeof url !== 'string') return params;
   const queryStart = url.indexOf('?');
   if (queryStart === -1) return params;
   const hashStart = url.indexOf('#', queryStart);
   const query = url.slice(queryStart + 1, hashStart === -1 ? undefined : hashStart);
   for (const [key, value] of new URLSearchParams(query)) {
-    if (!(key in params)) params[key] = value;
+    if (!params.has(key)) params.set(key, value);
   }
   return params;
+}
+
+/** `lookup`: a null-prototype record filled by the engine; a lookup named `constructor` needs the `Map` form. */
+function lookupValues(values: unknown): unknown {
+  if (!isJsonObject(values) || !Object.hasOwn(values, 'constructor')) return values;
+  return new Map(Object.entries(values));
 }
 
 function splitScopes(scope: unknown): readonly string[] {
@@ -50,6 +57,8 @@ export class RequestContext {
   readonly #cache = new Map<string, unknown>();
   /** Extension point: values of variables that are not derived from the payload (e.g. `lookup`). */
   readonly #extra: Record<string, unknown>;
+  /** What this call's expressions have used of the evaluation limits (read by compiled expressions). */
+  readonly [EVALUATION_BUDGET] = new EvaluationBudget();
 
   constructor(event: TokenHookEvent, extra: Record<string, unknown> = {}) {
     this.#event = event;
@@ -87,10 +96,12 @@ export class RequestContext {
     return this.#memo('client', () => {
       const protocol = this.#ctx?.protocol;
       // toCel may return the payload's own object: never mutate it, copy to add the fallback id.
-      const client = objectOrEmpty(protocol?.client) as Record<string, unknown>;
+      const client = objectOrEmpty(protocol?.client);
       const requestClientId = protocol?.request?.client_id;
-      if (client.id === undefined && typeof requestClientId === 'string') return { ...client, id: requestClientId };
-      return client;
+      if (typeof requestClientId !== 'string') return client;
+      if (client instanceof Map) return client.has('id') ? client : new Map(client).set('id', requestClientId);
+      const record = client as Record<string, unknown>;
+      return record.id === undefined ? { ...record, id: requestClientId } : record;
     });
   }
 
@@ -136,6 +147,6 @@ export class RequestContext {
 
   /** Variables supplied by extensions; `undefined` makes cel-js report an unknown variable. */
   get lookup(): unknown {
-    return this.#extra.lookup;
+    return lookupValues(this.#extra.lookup);
   }
 }

@@ -128,7 +128,8 @@ class RuleValidator extends ProblemCollector {
     const tokens: TokenKind[] = [];
     let ok = true;
     value.forEach((item, i) => {
-      if (typeof item !== 'string' || !(item in FILE_TOKEN_NAMES)) {
+      // Own keys only: `constructor` and the other Object.prototype names are not token names.
+      if (typeof item !== 'string' || !Object.hasOwn(FILE_TOKEN_NAMES, item)) {
         this.add([...path, i], `must be "id" or "access", got ${describe(item)}`);
         ok = false;
         return;
@@ -151,6 +152,12 @@ class RuleValidator extends ProblemCollector {
     }
     if (value.trim() !== value) {
       this.add(path, `"${value}" has leading or trailing white space`);
+      return false;
+    }
+    // NUL, line breaks and other control characters would be sent to Okta as part of the claim name.
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) {
+      this.add(path, `${JSON.stringify(value)} contains a control character`);
       return false;
     }
     return true;

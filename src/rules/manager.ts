@@ -98,6 +98,8 @@ export class RulesManager {
   #rejectedHash: string | undefined;
   /** Bad content seen once by the watcher; reported only if still there after the next quiet period. */
   #suspectHash: string | undefined;
+  /** The last reload attempt failed: the next attempt that serves the current rules reports success. */
+  #failing = false;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -153,7 +155,7 @@ export class RulesManager {
     manager.#logger.info(
       {
         rulesFile: options.file,
-        version: parsed.ruleSet.version,
+        rulesVersion: parsed.ruleSet.version,
         rules: parsed.ruleSet.rules.length,
         lookups: parsed.ruleSet.lookups.map((l) => l.name),
         ...(source.directory ? { files: source.files.length } : {}),
@@ -221,7 +223,9 @@ export class RulesManager {
     if (hash === this.#loadedHash) {
       this.#rejectedHash = undefined;
       this.#suspectHash = undefined;
-      if (!force) return undefined;
+      // Rolling back to the rules being served ends a failure: it must be reported as a success, or
+      // the last-failure timestamp stays newer than the last success and the alert never resolves.
+      if (!force && !this.#failing) return undefined;
       // Same rules, but lookup credentials (mounted Secrets) may have been rotated: read them again.
       const current = this.#engine;
       if (current instanceof RulesEngine && current.ruleSet.lookups.length > 0) {
@@ -229,12 +233,20 @@ export class RulesManager {
         if ('failure' in rebuilt) return rebuilt.failure;
         this.#engine = rebuilt.engine;
       }
+      this.#failing = false;
       const result: ReloadResult = { result: 'success', version: this.version, rules: this.ruleCount, changed: false, trigger };
-      this.#logger.info({ rulesFile: this.file, version: result.version, rules: result.rules, trigger }, 'rules unchanged');
+      this.#logger.info({ rulesFile: this.file, rulesVersion: result.version, rules: result.rules, trigger }, 'rules unchanged');
       this.#options.onReload?.(result);
       return result;
     }
-    const parsed = source.parse(this.#options.parseOptions);
+    let parsed: ReturnType<typeof source.parse>;
+    try {
+      parsed = source.parse(this.#options.parseOptions);
+    } catch (err) {
+      // A validator bug must still be a reported, counted failure, never a silent one.
+      const message = `${this.file}: the rules file could not be validated (${(err as Error).name}: ${(err as Error).message})`;
+      parsed = { ok: false, errors: [message], diagnostics: [{ severity: 'error', text: message }], warnings: [] };
+    }
     if (!parsed.ok) {
       if (this.#unconfirmed(trigger, hash)) return undefined;
       // Remember the bad content so the watcher does not report the same failure on every event.
@@ -251,8 +263,9 @@ export class RulesManager {
     this.#loadedHash = hash;
     this.#rejectedHash = undefined;
     this.#suspectHash = undefined;
+    this.#failing = false;
     const result: ReloadResult = { result: 'success', version: parsed.ruleSet.version, rules: parsed.ruleSet.rules.length, changed: true, trigger };
-    this.#logger.info({ rulesFile: this.file, version: result.version, previousVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
+    this.#logger.info({ rulesFile: this.file, rulesVersion: result.version, previousRulesVersion: previous, rules: result.rules, trigger }, 'rules reloaded');
     this.#warn(parsed.warnings);
     this.#options.onReload?.(result);
     return result;
@@ -288,6 +301,7 @@ export class RulesManager {
   }
 
   #failed(trigger: ReloadResult['trigger'], errors: string[]): ReloadResult {
+    this.#failing = true;
     const result: ReloadResult = {
       result: 'failure',
       version: this.version,
@@ -297,7 +311,7 @@ export class RulesManager {
       errors,
       error: errors.join('\n'),
     };
-    this.#logger.error({ rulesFile: this.file, version: result.version, errors, trigger }, 'rules reload failed; previous rules keep serving');
+    this.#logger.error({ rulesFile: this.file, rulesVersion: result.version, errors, trigger }, 'rules reload failed; previous rules keep serving');
     this.#options.onReload?.(result);
     return result;
   }

@@ -92,13 +92,60 @@ export function describe(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-/** Freezes a value and everything in it, so shared data cannot be altered by a request. */
+/**
+ * Freezes a value and everything in it, so shared data cannot be altered by a request. Iterative
+ * (an explicit stack, not recursion): a value from outside may be nested arbitrarily deep.
+ */
 export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (item && typeof item === 'object' && !Object.isFrozen(item)) {
+      Object.freeze(item);
+      for (const child of Object.values(item)) if (child && typeof child === 'object') stack.push(child);
+    }
   }
   return value;
+}
+
+/** Bounds for a JSON value that crossed a trust boundary (request body, lookup answer). */
+export interface JsonBounds {
+  /** Deepest allowed nesting: a scalar is depth 0, `{"a": 1}` depth 1. */
+  maxDepth: number;
+  /** Most allowed values (objects, arrays and scalars counted alike). */
+  maxNodes: number;
+}
+
+/**
+ * Why `value` is outside `bounds` ("nested deeper than 64 levels"), or undefined when it is within.
+ * Iterative and stops at the first excess, so the cost is bounded by `maxNodes` whatever the input.
+ */
+export function jsonBoundsProblem(value: unknown, bounds: JsonBounds): string | undefined {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  let nodes = 0;
+  while (values.length > 0) {
+    const item = values.pop();
+    const depth = depths.pop() as number;
+    if (++nodes > bounds.maxNodes) return `has more than ${bounds.maxNodes} values`;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth >= bounds.maxDepth) return `is nested deeper than ${bounds.maxDepth} levels`;
+    const children = Array.isArray(item) ? item : Object.values(item);
+    for (const child of children) {
+      values.push(child);
+      depths.push(depth + 1);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Sets an own, enumerable property whatever the key: `obj["__proto__"] = v` would change the
+ * prototype instead (and drop the key), so that one key is defined rather than assigned.
+ */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 /** True for a promise (or any thenable): hot paths await only when there is something to wait for. */

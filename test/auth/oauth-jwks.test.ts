@@ -195,9 +195,9 @@ describe('JWKS caching and key rotation', () => {
     // once, without waiting for the refresh (which times out in the background).
     clock += 60_000;
     server.modes.jwks = 'hang';
-    const started = performance.now();
     await expect(auth.authenticate(bearer(await tokenFor(keyA)))).resolves.toMatchObject({ ok: true });
-    expect(performance.now() - started).toBeLessThan(500);
+    // Answered while the refresh still hangs: it has not been reported yet.
+    expect(fetches).toHaveLength(1);
     await fetchesReported(2);
     expect(fetches.map((f) => f.result)).toEqual(['success', 'failure']);
 
@@ -265,11 +265,12 @@ describe('JWKS caching and key rotation', () => {
 describe('JWKS outages', () => {
   it('answers jwks_unavailable quickly when the JWKS endpoint refuses connections', async () => {
     const dead = { issuer: `${await refusedOrigin()}/oauth2/test` };
-    const auth = authenticator({ jwksTimeoutMs: 2000 }, dead);
+    const auth = authenticator({ jwksTimeoutMs: 2500 }, dead);
     const token = await tokenFor(keyA, dead.issuer);
     const started = performance.now();
     await expect(auth.authenticate(bearer(token))).resolves.toEqual({ ok: false, method: 'oauth2', reason: 'jwks_unavailable' });
-    expect(performance.now() - started).toBeLessThan(1000);
+    // A refused connection fails at once, not at the 2.5 s timeout (1.5 s of headroom for a busy machine).
+    expect(performance.now() - started).toBeLessThan(1500);
     expect(fetches).toEqual([{ result: 'failure', detail: { error: expect.stringMatching(/^discovery failed: .*oauth-authorization-server: network error ECONNREFUSED; .*openid-configuration: network error ECONNREFUSED$/) } }]);
     await expect(auth.refreshKeys()).resolves.toBe(false);
   });
@@ -288,9 +289,8 @@ describe('JWKS outages', () => {
     expect(server.hits.jwks).toBe(1);
     expect(fetches).toEqual([{ result: 'failure', detail: { error: 'timed out', jwksUri: server.jwksUri } }]);
 
-    const again = performance.now();
     await expect(auth.authenticate(bearer(token))).resolves.toMatchObject({ reason: 'jwks_unavailable' });
-    expect(performance.now() - again).toBeLessThan(100);
+    // Not fetched again right after (cooldown), so not waited for.
     expect(server.hits.jwks).toBe(1);
   });
 

