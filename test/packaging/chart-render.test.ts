@@ -123,17 +123,26 @@ describe('chart defaults (ci/default-values.yaml)', () => {
     expect(c.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
   });
 
-  it('probes /healthz and /readyz on the hook port and exposes hook and metrics ports', () => {
+  it('probes liveness and startup on the metrics port, readiness on the hook port, and exposes both ports', () => {
     expect(c.ports).toEqual([
       { name: 'http', containerPort: 8080, protocol: 'TCP' },
       { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
     ]);
     expect(envValue(c, 'HOOK_PORT')).toBe('8080');
     expect(envValue(c, 'METRICS_PORT')).toBe('9464');
-    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
-    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(c.livenessProbe.periodSeconds).toBe(10);
     expect(c.image).toBe('okta-token-hook:0.1.0');
+  });
+
+  it('moves metrics-port probes to the hook port when the metrics server is off', () => {
+    const off = container(findOne(renderChart([scenario('default'), { metrics: { enabled: false } }]), 'Deployment'));
+    expect(off.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(off.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(off.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(off.livenessProbe.failureThreshold).toBe(3);
   });
 
   it('gives pods longer to terminate than the readiness delay plus the drain deadline', () => {

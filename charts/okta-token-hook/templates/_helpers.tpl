@@ -375,3 +375,15 @@ replaces, so no name appears twice (server-side apply rejects duplicates).
 - {{ . | quote }}
 {{- end }}
 {{- end }}
+
+{{/*
+A probe from values, with `port: metrics` turned into `http` when the metrics server is off (the
+service serves /healthz and /readyz on both ports, but the metrics port only when metrics are on).
+*/}}
+{{- define "okta-token-hook.probe" -}}
+{{- $probe := deepCopy .probe -}}
+{{- if and (hasKey $probe "httpGet") (eq (toString (dig "httpGet" "port" "" $probe)) "metrics") (not .root.Values.metrics.enabled) -}}
+{{- $_ := set $probe.httpGet "port" "http" -}}
+{{- end -}}
+{{- toYaml $probe -}}
+{{- end -}}
