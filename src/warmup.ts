@@ -1,6 +1,7 @@
 /**
  * Cold-start warm-up, run before the instance listens: the rules (CEL), the envelope parser, the
- * response builder and the whole HTTP request path are run on a built-in sample so that
+ * response builder and the whole HTTP request path are run on the built-in authorization-code
+ * request (the `test`/`preview` template) so that
  * V8 has compiled them and lazy modules are loaded before Okta's first calls arrive. Lookups are
  * not called (a warm-up must not touch upstreams): rules that need one take their `fallback` path.
  */
@@ -10,44 +11,8 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { ClaimsEngine } from './hook/engine';
 import { TokenHookService } from './hook/service';
-import type { TokenHookEvent } from './hook/types';
 import { RulesEngine } from './rules/engine';
-
-/** A realistic authorization-code call (no real person, no real org). */
-const SAMPLE: TokenHookEvent = {
-  eventId: 'warmUp0000000000000000',
-  eventTime: '2025-01-01T00:00:00.000Z',
-  eventType: 'com.okta.oauth2.tokens.transform',
-  eventTypeVersion: '1.0',
-  contentType: 'application/json',
-  cloudEventVersion: '0.1',
-  source: 'https://warmup.invalid/oauth2/default/v1/token',
-  data: {
-    context: {
-      request: { id: 'warmup', method: 'POST', url: { value: 'https://warmup.invalid/oauth2/default/v1/token?client_id=0oaWarmUp' }, ipAddress: '192.0.2.1' },
-      protocol: {
-        type: 'OAUTH2.0',
-        request: { scope: 'openid profile email', state: 'warmup', redirect_uri: 'https://app.invalid/callback', response_mode: 'query', response_type: 'code', client_id: '0oaWarmUp', grant_type: 'authorization_code' },
-        issuer: { uri: 'https://warmup.invalid/oauth2/default' },
-        client: { id: '0oaWarmUp', name: 'Warm-up', type: 'PUBLIC' },
-      },
-      session: { id: 'warmup', userId: '00uWarmUp', login: 'warm.up@example.invalid', status: 'ACTIVE', amr: ['pwd', 'mfa'] },
-      user: {
-        id: '00uWarmUp',
-        passwordChanged: '2025-01-01T00:00:00.000Z',
-        profile: { login: 'warm.up@example.invalid', firstName: 'Warm', lastName: 'Up', locale: 'en_US', timeZone: 'UTC', department: 'Engineering', groups: ['Everyone', 'app-users'] },
-        _links: { groups: { href: 'https://warmup.invalid/api/v1/users/00uWarmUp/groups' } },
-      },
-      policy: { id: 'warmup', rule: { id: 'warmup' } },
-    },
-    identity: { claims: { sub: '00uWarmUp', ver: 1, iss: 'https://warmup.invalid/oauth2/default', aud: '0oaWarmUp', iat: 1735689600, exp: 1735693200, jti: 'ID.warmup', amr: ['pwd'], idp: '00oWarmUp', nonce: 'warmup', auth_time: 1735689600 }, token: { lifetime: { expiration: 3600 } } },
-    access: {
-      claims: { ver: 1, jti: 'AT.warmup', iss: 'https://warmup.invalid/oauth2/default', aud: 'api://default', iat: 1735689600, exp: 1735693200, cid: '0oaWarmUp', uid: '00uWarmUp', scp: ['openid', 'profile', 'email'], sub: 'warm.up@example.invalid' },
-      token: { lifetime: { expiration: 3600 } },
-      scopes: { openid: { id: 'scpWarmUp1', action: 'GRANT' }, profile: { id: 'scpWarmUp2', action: 'GRANT' }, email: { id: 'scpWarmUp3', action: 'GRANT' } },
-    },
-  },
-} as unknown as TokenHookEvent;
+import { template } from './rules/testing/templates';
 
 export interface WarmUpResult {
   iterations: number;
@@ -67,7 +32,7 @@ export async function warmUpEngine(engine: ClaimsEngine, options: { iterations?:
   let done = 0;
   try {
     while (done < iterations && performance.now() - started < maxMs) {
-      const result = await service.handle(structuredClone(SAMPLE));
+      const result = await service.handle(template('authorization_code'));
       if (result.build) JSON.parse(result.build.json);
       done++;
     }
@@ -89,7 +54,7 @@ export async function warmUpHttp(app: Koa, requests = 30): Promise<void> {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
-    const body = JSON.stringify(SAMPLE);
+    const body = JSON.stringify(template('authorization_code'));
     for (let i = 0; i < requests; i++) {
       await send(port, 'GET', '/healthz');
       await send(port, 'POST', '/hooks/token', body);
