@@ -2,12 +2,17 @@
 /**
  * Summarises a V8 .cpuprofile (from `npm run bench -- --cpu-prof DIR`): self time by function and by
  * package/file, idle excluded, so hot spots stand out without opening DevTools.
- *   node bench/profile-summary.js FILE.cpuprofile [TOP]
+ *   node bench/profile-summary.js FILE.cpuprofile [TOP] [--after MS]
+ * --after skips the first MS of the profile (start-up and warm-up), so a warmed steady state can be
+ * compared between profiles without module loading and cold-JIT samples in the way.
  */
 'use strict';
 const { readFileSync } = require('node:fs');
 
-const [file, topArg] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const afterAt = argv.indexOf('--after');
+const afterMs = afterAt === -1 ? 0 : Number(argv.splice(afterAt, 2)[1]);
+const [file, topArg] = argv;
 if (!file) {
   console.error('usage: node bench/profile-summary.js FILE.cpuprofile [TOP]');
   process.exit(2);
@@ -16,7 +21,14 @@ const top = Number(topArg) || 30;
 const profile = JSON.parse(readFileSync(file, 'utf8'));
 const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 const selfTime = new Map();
-profile.samples.forEach((id, i) => selfTime.set(id, (selfTime.get(id) || 0) + (profile.timeDeltas[i] || 0)));
+let at = profile.startTime;
+let counted = 0;
+profile.samples.forEach((id, i) => {
+  at += profile.timeDeltas[i] || 0;
+  if (at - profile.startTime < afterMs * 1000) return;
+  counted += profile.timeDeltas[i] || 0;
+  selfTime.set(id, (selfTime.get(id) || 0) + (profile.timeDeltas[i] || 0));
+});
 
 const shortUrl = (url) => url.replace(/.*node_modules\//, '').replace(/.*\/dist\//, 'dist/');
 const packageOf = (url) => {
@@ -46,6 +58,6 @@ const print = (title, map) => {
     console.log(`${(micros / 1000).toFixed(0).padStart(7)} ms ${((100 * micros) / busy).toFixed(1).padStart(5)}%  ${key}`);
   }
 };
-console.log(`busy (non-idle) time: ${(busy / 1000).toFixed(0)} ms`);
+console.log(`busy (non-idle) time: ${(busy / 1000).toFixed(0)} ms of ${(counted / 1000).toFixed(0)} ms${afterMs ? ` (after the first ${afterMs} ms)` : ''}`);
 print('self time by function', byFunction);
 print('self time by package or file', byPackage);
