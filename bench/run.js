@@ -456,7 +456,12 @@ function printSaved(args) {
   if (saved.breaking && saved.breaking.length > 0) console.log(`\n${render(saved.breaking, report.BREAKING_COLUMNS)}`);
 }
 
-main().catch((err) => {
-  console.error(err.stack || String(err));
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err.stack || String(err));
+    process.exit(1);
+  });
+}
+
+// Shared with bench/cold-start.js (same profiles, same OTLP sink, same CPU accounting).
+module.exports = { PROFILES, SECRET, requestsFor, freePort, startOtlpSink, procStat, waitReady };

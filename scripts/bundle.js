@@ -1,26 +1,46 @@
 #!/usr/bin/env node
 /**
- * `npm run build:bundle` (tsc, then this): replaces dist/main.js (the service entry point) with one
- * esbuild bundle of it and the modules it loads, so start-up reads one file instead of several
- * hundred (docs/performance.md). dist/instrumentation.js stays as tsc built it: it must load before
- * the application and pull in the OpenTelemetry SDK only when tracing is on. pino stays external
- * so that its OpenTelemetry instrumentation can still patch it when logs are exported.
- * The other dist/ files (cli.js, …) stay unbundled; node_modules ships as before.
+ * `npm run build:bundle` (tsc, then this; what the image ships): replaces the two files the
+ * service starts from with esbuild bundles, so start-up reads two files instead of about a
+ * thousand (module resolution, `package.json` lookups and the OpenTelemetry require hook on every
+ * one of them were most of the start-up time; docs/performance.md "Start-up"):
+ *
+ * - dist/instrumentation.js: the tracing bootstrap and the OpenTelemetry SDK it loads. Still a
+ *   file of its own, loaded before the application, and it still requires the SDK only when
+ *   tracing is on (esbuild keeps `require()` lazy: a module's body runs when first required).
+ * - dist/main.js: the service and its dependencies. pino stays external so that its OpenTelemetry
+ *   instrumentation can still patch it when logs are exported; undici's is fed by
+ *   diagnostics_channel, which works from a bundle.
+ *
+ * dist/entrypoint.js, dist/cli.js and the other files stay as tsc built them (the CLI is not on the
+ * start-up path); node_modules ships as before (pino, and whatever a bundle cannot hold).
  */
 'use strict';
 const path = require('node:path');
 const esbuild = require('esbuild');
 
 const dist = path.join(__dirname, '..', 'dist');
-esbuild.buildSync({
-  entryPoints: [path.join(dist, 'main.js')],
-  outfile: path.join(dist, 'main.js'),
-  allowOverwrite: true,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  external: ['pino', 'pino/*'],
-  sourcemap: true,
-  logLevel: 'warning',
-});
+
+/** The bundled entry files, relative to dist/. */
+const ENTRIES = ['instrumentation.js', 'main.js'];
+
+function bundle(distDir = dist) {
+  for (const entry of ENTRIES) {
+    esbuild.buildSync({
+      entryPoints: [path.join(distDir, entry)],
+      outfile: path.join(distDir, entry),
+      allowOverwrite: true,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      external: ['pino', 'pino/*'],
+      sourcemap: true,
+      logLevel: 'warning',
+    });
+  }
+}
+
+if (require.main === module) bundle();
+
+module.exports = { bundle, ENTRIES };

@@ -9,7 +9,32 @@
  * they are first required. With arguments nothing of the service is loaded: the CLI never starts a
  * server. Node stays PID 1 either way and receives SIGTERM directly.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CliIO } from './cli';
+
+/**
+ * Node's on-disk compile cache (V8 code cache per module), produced at image build time by
+ * scripts/compile-cache.js and shipped read-only beside dist/ (docs/performance.md "Start-up").
+ * Used only when it is there: a checkout without one runs unchanged and never gets one written.
+ * NODE_COMPILE_CACHE (another directory, already enabled by Node) and NODE_DISABLE_COMPILE_CACHE=1
+ * take precedence. A read-only directory is fine: entries are read, nothing new can be written, and
+ * Node ignores the failed writes; an unusable one (another Node version or user) is a cache miss.
+ */
+const COMPILE_CACHE_DIR = join(__dirname, '..', '.compile-cache');
+
+function enableShippedCompileCache(): void {
+  const { enableCompileCache } = require('node:module') as { enableCompileCache?: (directory: string) => unknown };
+  if (typeof enableCompileCache !== 'function' || process.env.NODE_COMPILE_CACHE || process.env.NODE_DISABLE_COMPILE_CACHE) return;
+  if (!existsSync(COMPILE_CACHE_DIR)) return;
+  try {
+    enableCompileCache(COMPILE_CACHE_DIR);
+  } catch {
+    // An optimisation only: start without it.
+  }
+}
+
+enableShippedCompileCache();
 
 const args = process.argv.slice(2);
 

@@ -40,6 +40,8 @@ for (const instruction of instructions) {
   }
 }
 const finalStage = stages.at(-1)!;
+const stageNamed = (name: string): Stage => stages.find((s) => s.name === name)!;
+const run = (stage: Stage): string => stage.instructions.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent()).join('\n');
 const inFinal = (keyword: string): Instruction[] => finalStage.instructions.filter((i) => i.getKeyword() === keyword);
 const execForm = (instruction: Instruction): string[] => JSON.parse(instruction.getArgumentsContent() ?? 'null') as string[];
 const flagsOf = (instruction: Instruction): Map<string, string> =>
@@ -83,8 +85,7 @@ describe('Dockerfile', () => {
   });
 
   it('is multi-stage: compile with dev dependencies, install production dependencies apart, run on a minimal image', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'deps', 'dev', 'runtime']);
-    const run = (stage: Stage): string => stage.instructions.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent()).join('\n');
+    expect(stages.map((s) => s.name)).toEqual(['build', 'deps', 'runtime-node', 'compile-cache', 'dev', 'runtime']);
     expect(run(stages[0]!)).toMatch(/npm ci\b/);
     expect(run(stages[0]!)).toContain('npm run build');
     expect(run(stages[1]!)).toMatch(/npm ci .*--omit=dev/);
@@ -99,6 +100,8 @@ describe('Dockerfile', () => {
     const froms = instructions.filter((i) => i.getKeyword() === 'FROM').map((i) => (i.getArgumentsContent() ?? '').split(/\s+/)[0]!);
     expect(froms).toEqual([
       '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
+      '${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST}',
       '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
       '${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST}',
       '${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST}',
@@ -149,6 +152,39 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('ships the esbuild bundles: the build stage runs `npm run build:bundle` (tsc, then scripts/bundle.js) with the script copied in', () => {
+    const build = stageNamed('build');
+    expect(run(build)).toContain('npm run build:bundle');
+    const copied = build.instructions.filter((i) => i.getKeyword() === 'COPY' && !flagsOf(i).has('from')).flatMap((i) => i.getArgumentsContent()!.split(/\s+/).slice(0, -1));
+    expect(copied).toContain('scripts/bundle.js');
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['build:bundle']).toBe('npm run build --silent && node scripts/bundle.js');
+    // The bundled files are the ones the runtime stage copies (dist/) and the entry point loads.
+    expect(readFileSync(path.join(repoRoot, 'scripts/bundle.js'), 'utf8')).toMatch(/ENTRIES = \['instrumentation\.js', 'main\.js'\]/);
+  });
+
+  it('ships a compile cache made by the runtime image\'s own Node.js, as the runtime user, in the runtime layout, read-only', () => {
+    const cache = stageNamed('compile-cache');
+    const nodeStage = stageNamed('runtime-node');
+    expect(nodeStage.image).toBe(finalStage.image);
+    const copies = cache.instructions.filter((i) => i.getKeyword() === 'COPY').map((c) => ({ from: flagsOf(c).get('from'), args: c.getArgumentsContent() }));
+    expect(copies).toContainEqual({ from: 'runtime-node', args: '/nodejs /nodejs' });
+    // The runtime's files at the runtime's paths: cache entries are keyed by path and contents.
+    expect(copies).toContainEqual({ from: 'deps', args: '/app/node_modules ./node_modules' });
+    expect(copies).toContainEqual({ from: 'build', args: '/app/dist ./dist' });
+    expect(cache.instructions.find((i) => i.getKeyword() === 'WORKDIR')!.getArgumentsContent()).toBe(finalStage.instructions.find((i) => i.getKeyword() === 'WORKDIR')!.getArgumentsContent());
+    // Node files the cache under the user id that wrote it: the runtime's.
+    const users = cache.instructions.filter((i) => i.getKeyword() === 'USER').map((u) => u.getArgumentsContent());
+    expect(users).toEqual(inFinal('USER').map((u) => u.getArgumentsContent()));
+    const generate = cache.instructions.filter((i) => i.getKeyword() === 'RUN').at(-1)!;
+    expect(execForm(generate)).toEqual(['/nodejs/bin/node', 'scripts/compile-cache.js', '/app/.compile-cache']);
+    expect(cache.instructions.indexOf(generate)).toBeGreaterThan(cache.instructions.findIndex((i) => i.getKeyword() === 'USER'));
+    const finalCopies = inFinal('COPY').map((c) => ({ from: flagsOf(c).get('from'), args: c.getArgumentsContent() }));
+    expect(finalCopies).toContainEqual({ from: 'compile-cache', args: '/app/.compile-cache ./.compile-cache' });
+    // Where dist/entrypoint.js looks for it: beside dist/.
+    expect(readFileSync(path.join(repoRoot, 'src/entrypoint.ts'), 'utf8')).toContain("join(__dirname, '..', '.compile-cache')");
+  });
+
   it('has a dev stage for skaffold\'s sync loop (tsc --watch + node --watch, non-root) that is never the default target', () => {
     const dev = stages.find((s) => s.name === 'dev')!;
     expect(finalStage.name).toBe('runtime');
@@ -189,7 +225,7 @@ describe('Dockerfile', () => {
       .flatMap((s) => s.instructions)
       .filter((i) => i.getKeyword() === 'COPY' && !flagsOf(i).has('from'))
       .flatMap((i) => i.getArgumentsContent()!.split(/\s+/).slice(0, -1));
-    expect([...new Set(sources)].sort()).toEqual(['package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
+    expect([...new Set(sources)].sort()).toEqual(['package-lock.json', 'package.json', 'scripts/bundle.js', 'scripts/compile-cache.js', 'src', 'tsconfig.build.json', 'tsconfig.json']);
     for (const file of sources) {
       expect(existsSync(path.join(repoRoot, file))).toBe(true);
       expect(dockerIgnored(file)).toBe(false);
