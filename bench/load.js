@@ -55,13 +55,21 @@ class ResponseReader {
 /**
  * Drives `rate` requests per second for `seconds`, cycling through `requests` ({ body, headers }).
  * Resolves with counts and the sorted latencies in milliseconds.
+ *
+ * `measureAfter` (seconds) makes the first part of the run a warm-up on the same connections: only
+ * requests due after it count in `latenciesMs` (all of them still count as sent/completed), and
+ * `onMeasureStart()` is called once when the measured part begins (to read the server's CPU time).
+ * A warm-up run as a separate call would close its connections and open new ones just as the
+ * measured part starts: a reconnect burst that production traffic does not have.
  */
-function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections = 64, requests, timeoutMs = 5000 }) {
+function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections = 64, requests, timeoutMs = 5000, measureAfter = 0, onMeasureStart }) {
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') throw new Error('load only goes to loopback');
   if (!(rate > 0 && seconds > 0)) throw new Error('rate and seconds must be positive');
   const raws = requests.map((r) => rawRequest({ host, port, path, headers: r.headers, body: r.body }));
   const expected = Math.ceil(rate * seconds);
   const latencies = new Float64Array(expected);
+  let measured = 0;
+  let measureFrom = Infinity;
   const stats = { sent: 0, completed: 0, ok: 0, non2xx: 0, errors: 0, timeouts: 0, maxQueued: 0 };
   const queue = []; // due times of requests waiting for a free connection
   let queueHead = 0;
@@ -74,7 +82,8 @@ function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections =
   const done = new Promise((resolve) => (finish = resolve));
 
   function record(due) {
-    latencies[stats.completed++] = now() - due;
+    stats.completed++;
+    if (due >= measureFrom) latencies[measured++] = now() - due;
   }
 
   function send(conn, due) {
@@ -143,6 +152,11 @@ function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections =
   function tick() {
     if (stopped) return;
     const elapsed = now() - start;
+    if (measureFrom === Infinity && elapsed >= measureAfter * 1000) {
+      measureFrom = start + measureAfter * 1000;
+      stats.measureStartedAt = now();
+      if (onMeasureStart) onMeasureStart();
+    }
     const due = Math.min(expected, Math.floor((elapsed * rate) / 1000) + 1);
     while (issued < due) {
       const dueAt = start + (issued * 1000) / rate;
@@ -176,8 +190,9 @@ function openLoop({ host = '127.0.0.1', port, path, rate, seconds, connections =
       clearTimeout(conn.timer);
       conn.socket.destroy();
     }
-    const sorted = latencies.slice(0, stats.completed).sort();
-    return { ...stats, issued, elapsedSeconds: elapsedMs / 1000, latenciesMs: sorted };
+    const sorted = latencies.slice(0, measured).sort();
+    const measuredSeconds = (now() - (stats.measureStartedAt ?? start)) / 1000;
+    return { ...stats, issued, measured, elapsedSeconds: elapsedMs / 1000, measuredSeconds, latenciesMs: sorted };
   });
 }
 

@@ -12,7 +12,7 @@
  * each repetition of interleaved runs, and of the least-disturbed runs (…Min). The issue's goals
  * are checked on the `all` profile and printed met / NOT MET. Writes JSON to bench/results/.
  *
- * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 3] [--repeat N]
+ * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 10] [--repeat N] [--no-image-flags]
  *                          [--profiles all,off,koa,express] (also metrics, tracing, logs, shadow, baseline) [--node BIN[,BIN]] [--soak SECONDS]
  *                          [--breaking] (per profile: the rate where p99 crosses 250 ms, bounded search)
  *                          [--variant NAME=PROFILE[@DIR][:VAR=VALUE;VAR=VALUE]] (repeatable: a profile
@@ -58,6 +58,21 @@ const PROFILES = {
 
 /** What each profile runs: the service, or one of the reference servers. */
 const SERVICE_ENTRY = ['--require', './dist/instrumentation.js', 'dist/main.js'];
+
+/**
+ * The Node/V8 flags the image's ENTRYPOINT passes (Dockerfile, e.g. the young generation's size):
+ * the service runs here as it runs in the image. `--no-image-flags` leaves them out (A/B).
+ */
+function imageNodeFlags(root) {
+  const dockerfile = path.join(root, 'Dockerfile');
+  if (!existsSync(dockerfile)) return [];
+  const line = readFileSync(dockerfile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('ENTRYPOINT ['));
+  if (!line) return [];
+  const argv = JSON.parse(line.slice('ENTRYPOINT '.length));
+  return argv.slice(1).filter((arg) => arg.startsWith('--'));
+}
 const REFERENCE_ENTRIES = { baseline: ['bench/baseline-server.js'], koa: ['bench/koa-floor-server.js'], express: ['bench/express-seed-server.js'] };
 
 /** Rates tried by --breaking, then bisected once between the last one held and the first one not. */
@@ -91,7 +106,7 @@ function parseArgs(argv) {
   const args = {
     rates: [1000, 3000],
     duration: 10,
-    warmup: 3,
+    warmup: 10,
     profiles: ['all', 'off', 'koa', 'express'],
     soak: 0,
     out: '',
@@ -102,6 +117,7 @@ function parseArgs(argv) {
     variants: {},
     breaking: false,
     markdown: false,
+    imageFlags: true,
   };
   const flags = new Set(['--breaking', '--markdown']);
   for (let i = 0; i < argv.length; i++) {
@@ -109,6 +125,10 @@ function parseArgs(argv) {
     const value = argv[i + 1];
     if (flags.has(flag)) {
       args[flag.slice(2)] = true;
+      continue;
+    }
+    if (flag === '--no-image-flags') {
+      args.imageFlags = false;
       continue;
     }
     if (value === undefined) throw new Error(`${flag} needs a value`);
@@ -204,7 +224,7 @@ function launchPlan(profile, args) {
   return {
     base,
     root: variant ? variant.root : ROOT,
-    entry: REFERENCE_ENTRIES[base] || SERVICE_ENTRY,
+    entry: REFERENCE_ENTRIES[base] || [...(args.imageFlags ? imageNodeFlags(variant ? variant.root : ROOT) : []), ...SERVICE_ENTRY],
     env: { ...PROFILES[base], ...args.env, ...(variant ? variant.env : {}) },
   };
 }
@@ -264,8 +284,8 @@ function requestsFor() {
   return requests;
 }
 
-function drive(port, rate, seconds, connections) {
-  return openLoop({ port, path: '/hooks/token', rate, seconds, connections, requests: requestsFor(), timeoutMs: 5000 });
+function drive(port, rate, seconds, connections, measure = {}) {
+  return openLoop({ port, path: '/hooks/token', rate, seconds, connections, requests: requestsFor(), timeoutMs: 5000, ...measure });
 }
 
 const round2 = (ms) => (ms === null ? null : Math.round(ms * 100) / 100);
@@ -276,14 +296,18 @@ async function measure(profile, nodeBin, rate, args, otlp) {
   try {
     // The first second after readiness, at the measured rate: what a restart under load serves.
     const first = await drive(service.port, rate, 1, args.connections);
-    if (args.warmup > 1) await drive(service.port, rate, args.warmup - 1, args.connections);
-    const cpuBefore = procStat(service.child.pid).cpuSeconds;
-    const startedAt = process.hrtime.bigint();
-    const result = await drive(service.port, rate, args.duration, args.connections);
-    const elapsed = Number(process.hrtime.bigint() - startedAt) / 1e9;
+    // The rest of the warm-up and the measured window are one run on the same connections: only
+    // the requests due after the warm-up count, and the CPU time is read when they start.
+    const warm = Math.max(0, args.warmup - 1);
+    let cpuBefore = 0;
+    const result = await drive(service.port, rate, warm + args.duration, args.connections, {
+      measureAfter: warm,
+      onMeasureStart: () => (cpuBefore = procStat(service.child.pid).cpuSeconds),
+    });
+    const elapsed = result.measuredSeconds;
     const cpuAfter = procStat(service.child.pid).cpuSeconds;
     const mem = procStatus(service.child.pid);
-    const total = result.completed;
+    const total = result.measured;
     return {
       profile,
       targetRate: rate,
@@ -423,7 +447,7 @@ async function main() {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0] && os.cpus()[0].model, loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
       nodes: nodes.map((n) => n.version),
-      settings: { duration: args.duration, warmup: args.warmup, repeat: args.repeat, connections: args.connections, rules: 'examples/rules.yaml', payloads: PAYLOADS.map(([f, w]) => `${f}×${w}`), variants: args.variants, env: args.env },
+      settings: { duration: args.duration, warmup: args.warmup, repeat: args.repeat, connections: args.connections, rules: 'examples/rules.yaml', payloads: PAYLOADS.map(([f, w]) => `${f}×${w}`), variants: args.variants, env: args.env, imageNodeFlags: args.imageFlags ? imageNodeFlags(ROOT) : [] },
       results: rows,
       goals,
       breaking,

@@ -207,10 +207,24 @@ describe('Dockerfile', () => {
     expect(inFinal('CMD')).toHaveLength(1);
     // `docker run IMAGE` -> the service; `docker run IMAGE check /rules/rules.yaml` -> the CLI
     // (test/packaging/entrypoint.test.ts runs dist/entrypoint.js with both argument lists).
-    expect(execForm(entrypoint!)).toEqual(['/nodejs/bin/node', '/app/dist/entrypoint.js']);
+    const argv = execForm(entrypoint!);
+    expect(argv[0]).toBe('/nodejs/bin/node');
+    expect(argv.at(-1)).toBe('/app/dist/entrypoint.js');
+    // Between them only Node/V8 flags (npm run bench reads them from here to run the service as the image does).
+    expect(argv.slice(1, -1).every((arg) => /^--[a-z-]+(=\S+)?$/.test(arg))).toBe(true);
     expect(execForm(cmd!)).toEqual([]);
     expect(existsSync(path.join(repoRoot, 'src/entrypoint.ts'))).toBe(true);
     expect(execForm(entrypoint!).join(' ')).not.toMatch(/\b(npm|sh|bash)\b/);
+  });
+
+  it('sizes V8\'s young generation for short-lived per-call garbage (docs/performance.md, "Young generation")', () => {
+    const argv = execForm(inFinal('ENTRYPOINT')[0]!);
+    const semiSpace = argv.find((arg) => arg.startsWith('--max-semi-space-size='));
+    expect(semiSpace).toBeDefined();
+    const megabytes = Number(semiSpace!.split('=')[1]);
+    // Node 24's default is up to 32 MB per semi-space; 0 would mean "V8 decides" again.
+    expect(megabytes).toBeGreaterThanOrEqual(1);
+    expect(megabytes).toBeLessThan(32);
   });
 
   it('carries OCI labels and exposes the hook and metrics ports', () => {
