@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Cold start, the way the image starts the service (`node dist/entrypoint.js`, no flags): CPU time
+ * Cold start, the way the image starts the service (`node <the Dockerfile ENTRYPOINT's Node flags>
+ * dist/entrypoint.js`, no arguments; with the build's compile cache when it has one): CPU time
  * and wall time from spawn to `/readyz` 200, the fields of the `okta-token-hook ready` log line, then
  * the latency of the first second of traffic after ready next to the seconds that follow (open loop
  * at --rate, keep-alive, the benchmark's payload mix; bench/load.js).
@@ -22,7 +23,7 @@ const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
 const path = require('node:path');
 const { openLoop, percentile } = require('./load');
-const { PROFILES, SECRET, requestsFor, freePort, startOtlpSink, procStat, waitReady } = require('./run');
+const { PROFILES, SECRET, requestsFor, freePort, startOtlpSink, procStat, waitReady, imageNodeFlags } = require('./run');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -101,7 +102,7 @@ async function once(variant, args, otlpPort, run) {
   };
   const profiling = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${variant.name}-${args.profile}-${run}.cpuprofile`] : [];
   const started = process.hrtime.bigint();
-  const child = spawn(args.node, [...profiling, 'dist/entrypoint.js'], { cwd: variant.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(args.node, [...imageNodeFlags(variant.root), ...profiling, 'dist/entrypoint.js'], { cwd: variant.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

@@ -488,4 +488,4 @@ if (require.main === module) {
 }
 
 // Shared with bench/cold-start.js (same profiles, same OTLP sink, same CPU accounting).
-module.exports = { PROFILES, SECRET, requestsFor, freePort, startOtlpSink, procStat, waitReady };
+module.exports = { PROFILES, SECRET, requestsFor, freePort, startOtlpSink, procStat, waitReady, imageNodeFlags };
