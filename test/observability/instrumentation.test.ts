@@ -1,3 +1,7 @@
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, MAIN, ROOT, startProcess, type ServiceProcess } from '../helpers/process';
 import { eventFor, SECRET } from './support/harness';
@@ -7,15 +11,42 @@ import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver';
  * The built service started the way the container starts it
  * (`node --require ./dist/instrumentation.js dist/main.js`), exporting to a local OTLP/HTTP
  * receiver through the SDK configured only by OTEL_* variables. Needs `npm run build` (npm test runs it).
+ * Run twice: on the tsc build, and on the esbuild bundles the image ships (scripts/bundle.js run on
+ * a copy of dist/, the SDK and the app each in one file).
  */
-const INSTRUMENTATION = join(ROOT, 'dist', 'instrumentation.js');
+const { bundle } = require('../../scripts/bundle.js') as { bundle(distDir: string): void };
+
+interface Build {
+  instrumentation: string;
+  main: string;
+}
+const TSC_BUILD: Build = { instrumentation: join(ROOT, 'dist', 'instrumentation.js'), main: MAIN };
+let bundledDir: string | undefined;
+const BUNDLED_BUILD: Build = { instrumentation: '', main: '' };
+
+beforeAll(() => {
+  // The image's layout: /app/dist (bundled), /app/node_modules (pino and the rest stay resolvable).
+  bundledDir = mkdtempSync(join(tmpdir(), 'bundled-'));
+  cpSync(join(ROOT, 'dist'), join(bundledDir, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(bundledDir, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(bundledDir, 'node_modules'));
+  bundle(join(bundledDir, 'dist'));
+  BUNDLED_BUILD.instrumentation = join(bundledDir, 'dist', 'instrumentation.js');
+  BUNDLED_BUILD.main = join(bundledDir, 'dist', 'main.js');
+}, 60000);
+afterAll(() => {
+  if (bundledDir) rmSync(bundledDir, { recursive: true, force: true });
+});
 const { version: PACKAGE_VERSION } = require('../../package.json') as { version: string };
 
 const TRACE_SAMPLED = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_SPAN = '00f067aa0ba902b7';
 const TRACE_UNSAMPLED = '5cf92f3577b34da6a3ce929d0e0e4799';
 
-describe('instrumentation.ts in the service process', () => {
+describe.each([
+  ['tsc build (npm run build)', TSC_BUILD],
+  ['image bundles (npm run build:bundle)', BUNDLED_BUILD],
+])('instrumentation.ts in the service process, %s', (_name, build) => {
   let receiver: OtlpReceiver;
   const running: ServiceProcess[] = [];
 
@@ -54,7 +85,7 @@ describe('instrumentation.ts in the service process', () => {
         K8S_NODE_NAME: 'node-1',
         ...extraEnv,
       },
-      ['--require', INSTRUMENTATION, MAIN],
+      ['--require', build.instrumentation, build.main],
     );
     running.push(proc);
     await proc.waitFor('okta-token-hook ready', 15000);
@@ -124,6 +155,32 @@ describe('instrumentation.ts in the service process', () => {
     expect(receiver.spans.map((s) => s.spanId)).toContain(lines[0]?.span_id);
     expect(lines[1]?.trace_id).toBe(TRACE_UNSAMPLED);
     expect(lines[1]?.trace_flags).toBe('00');
+  });
+
+  it('traces a lookup\'s outgoing call as an undici CLIENT span inside the call\'s trace (undici is fed by diagnostics_channel, bundled or not)', async () => {
+    const upstream = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"roles":["clinician"]}'));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'lookup-rules-'));
+    try {
+      const rulesFile = join(dir, 'rules.yaml');
+      const { port } = upstream.address() as AddressInfo;
+      writeFileSync(
+        rulesFile,
+        `lookups:\n  entitlements:\n    type: http\n    url: http://127.0.0.1:${port}/entitlements/{client.id}\n    timeoutMs: 2000\nrules:\n  - name: looked-up\n    claims:\n      - name: roles\n        expr: 'lookup.entitlements.?roles.orValue([])'\n`,
+      );
+      const { proc, hook } = await launch({ RULES_FILE: rulesFile, RULES_WATCH: 'false' });
+      const response = await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`);
+      expect(response.status).toBe(200);
+      expect(JSON.stringify(await response.json())).toContain('clinician');
+      expect(await stop(proc)).toBe(0);
+      const client = receiver.spans.find((s) => s.kind === 3);
+      expect(client).toMatchObject({ traceId: TRACE_SAMPLED });
+      expect(client?.attributes).toMatchObject({ 'http.request.method': 'GET', 'server.address': '127.0.0.1' });
+      expect(receiver.spans.map((s) => s.spanId)).toContain(client?.parentSpanId);
+    } finally {
+      upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lets OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults', async () => {
