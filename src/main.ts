@@ -166,6 +166,9 @@ async function main(): Promise<void> {
     metricsServer: metrics ? createMetricsServer(metrics.registry, { notReadyReason: () => health.notReadyReason(), rulesVersion: () => engine().version }) : undefined,
     cleanups,
   });
+  const startupMs = Math.round(performance.now());
+  const cost = startupCost();
+  metrics?.recordStartup({ wallMs: startupMs, cpuMs: cost.startupCpuMs, compileCache: cost.compileCache !== null });
   logger.info(
     {
       port: service.hookPort,
@@ -175,8 +178,8 @@ async function main(): Promise<void> {
       shadowRulesVersion: shadowRules?.version,
       env: config.env,
       warmUp: { iterations: warm.iterations, ms: Math.round(warm.ms) },
-      startupMs: Math.round(performance.now()),
-      ...startupCost(),
+      startupMs,
+      ...cost,
     },
     'okta-token-hook ready',
   );

@@ -166,6 +166,7 @@ export class Metrics {
   readonly unhandledErrors: Counter<'kind'>;
   readonly shedRequests: Counter<'reason'>;
   readonly eventLoopLag: Gauge;
+  readonly startup: Gauge;
   readonly ruleSetCalls: Counter<'rule_set'>;
   readonly shadowComparisons: Counter<'result'>;
   readonly shadowDifferences: Counter<'kind'>;
@@ -367,6 +368,12 @@ export class Metrics {
     });
     for (const kind of ['rejection', 'exception']) this.unhandledErrors.inc({ kind }, 0);
     for (const reason of ['in_flight', 'event_loop_lag']) this.shedRequests.inc({ reason }, 0);
+    this.startup = new Gauge({
+      name: 'okta_hook_startup_seconds',
+      help: 'Time from process start to ready, set once when the instance starts serving: clock=wall (elapsed) and clock=cpu (CPU time used); compile_cache=used when Node\'s compile cache (shipped in the image) was in use, none otherwise.',
+      labelNames: ['clock', 'compile_cache'],
+      registers,
+    });
     const buildInfo = new Gauge({
       name: 'okta_hook_build_info',
       help: 'Always 1; labels carry the service and Node.js versions.',
@@ -385,6 +392,13 @@ export class Metrics {
       this.jwksRefreshes.inc({ result }, 0);
     }
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** What start-up cost (the ready line's startupMs, startupCpuMs and compileCache). */
+  recordStartup(startup: { wallMs: number; cpuMs: number; compileCache: boolean }): void {
+    const compileCache = startup.compileCache ? 'used' : 'none';
+    this.startup.set({ clock: 'wall', compile_cache: compileCache }, startup.wallMs / 1000);
+    this.startup.set({ clock: 'cpu', compile_cache: compileCache }, startup.cpuMs / 1000);
   }
 
   /** Makes `okta_hook_ready` follow the readiness probe (evaluated at scrape time). */

@@ -66,9 +66,10 @@ function snapshot(dir: string): string[] {
 }
 
 /** Starts the app's dist/entrypoint.js with no arguments (the service), returns its ready line, stops it with SIGTERM. */
-async function startAndStop(app: string, options: SpawnOptions = {}): Promise<{ ready: Record<string, unknown>; code: number | null; stderr: string }> {
+async function startAndStop(app: string, options: SpawnOptions = {}): Promise<{ ready: Record<string, unknown>; code: number | null; stderr: string; startupSeries: string[] }> {
   const port = await freePort();
-  const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'development', HOOK_SECRET: 'compile-cache-test', HOOK_HOST: '127.0.0.1', HOOK_PORT: String(port), METRICS_ENABLED: 'false', OTEL_SDK_DISABLED: 'true', SHUTDOWN_DELAY_MS: '0', RULES_FILE: join(ROOT, 'examples', 'rules.yaml'), RULES_WATCH: 'false' };
+  const metricsPort = await freePort();
+  const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'development', HOOK_SECRET: 'compile-cache-test', HOOK_HOST: '127.0.0.1', HOOK_PORT: String(port), METRICS_HOST: '127.0.0.1', METRICS_PORT: String(metricsPort), OTEL_SDK_DISABLED: 'true', SHUTDOWN_DELAY_MS: '0', RULES_FILE: join(ROOT, 'examples', 'rules.yaml'), RULES_WATCH: 'false' };
   const child = spawn(NODE!, [join(app, 'dist', 'entrypoint.js')], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], ...options });
   let stdout = '';
   let stderr = '';
@@ -81,11 +82,13 @@ async function startAndStop(app: string, options: SpawnOptions = {}): Promise<{ 
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`not ready\n${stdout}\n${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const startupSeries = metrics.split('\n').filter((l) => l.startsWith('okta_hook_startup_seconds{'));
     child.kill('SIGTERM');
     const code = await exited;
     const line = stdout.split('\n').find((l) => l.includes('okta-token-hook ready'));
     if (!line) throw new Error(`no ready line\n${stdout}\n${stderr}`);
-    return { ready: JSON.parse(line) as Record<string, unknown>, code, stderr };
+    return { ready: JSON.parse(line) as Record<string, unknown>, code, stderr, startupSeries };
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -101,13 +104,18 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
   });
   afterAll(() => rmSync(join(app, '..'), { recursive: true, force: true }));
 
-  it('without a shipped cache the service starts as before, reports compileCache null and startupCpuMs, and writes no cache', async () => {
-    const { ready, code, stderr } = await startAndStop(app);
+  it('without a shipped cache the service starts as before, reports compileCache null, startupCpuMs and okta_hook_startup_seconds{compile_cache="none"}, and writes no cache', async () => {
+    const { ready, code, stderr, startupSeries } = await startAndStop(app);
     expect(code).toBe(0);
     expect(stderr).toBe('');
     expect(ready.compileCache).toBeNull();
     expect(typeof ready.startupCpuMs).toBe('number');
     expect(ready.startupCpuMs as number).toBeGreaterThan(0);
+    // The same figures in okta_hook_startup_seconds, in seconds.
+    expect(startupSeries).toEqual([
+      `okta_hook_startup_seconds{clock="wall",compile_cache="none"} ${(ready.startupMs as number) / 1000}`,
+      `okta_hook_startup_seconds{clock="cpu",compile_cache="none"} ${(ready.startupCpuMs as number) / 1000}`,
+    ]);
     expect(typeof ready.startupMs).toBe('number');
     expect(ready.warmUp).toEqual({ iterations: expect.any(Number), ms: expect.any(Number) });
     expect(existsSync(join(app, '.compile-cache'))).toBe(false);
@@ -129,7 +137,7 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
     for (const entry of entries) expect(statSync(join(cacheDir, versionDir!, entry)).mode & 0o444).toBe(0o444);
   }, 120000);
 
-  it('dist/entrypoint.js enables the shipped cache, read-only: the service starts, reports it, exits 0, and the cache is not written', async () => {
+  it('dist/entrypoint.js enables the shipped cache, read-only: the service starts, reports it (ready line, okta_hook_startup_seconds{compile_cache="used"}), exits 0, and the cache is not written', async () => {
     const cacheDir = join(app, '.compile-cache');
     if (!existsSync(cacheDir)) expect(generate(app, cacheDir).status).toBe(0);
     // Read-only as in the image (root-owned, or no write permission), and one bundled file changed
@@ -141,9 +149,10 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
     }
     appendFileSync(join(app, 'dist', 'main.js'), '\n// changed after the cache was made\n');
     const before = snapshot(cacheDir);
-    const { ready, code, stderr } = await startAndStop(app, runAs);
+    const { ready, code, stderr, startupSeries } = await startAndStop(app, runAs);
     expect(stderr).toBe('');
     expect(code).toBe(0);
+    expect(startupSeries.map((l) => l.replace(/ [\d.e+-]+$/, ''))).toEqual(['okta_hook_startup_seconds{clock="wall",compile_cache="used"}', 'okta_hook_startup_seconds{clock="cpu",compile_cache="used"}']);
     // The directory Node uses: this Node version's and this user's, inside the shipped one.
     expect(ready.compileCache).toBe(join(cacheDir, readdirSync(cacheDir)[0]!));
     expect(snapshot(cacheDir)).toEqual(before);
