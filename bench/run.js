@@ -25,7 +25,7 @@
  */
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
-const { readFileSync, mkdirSync, writeFileSync, existsSync, openSync } = require('node:fs');
+const { readFileSync, mkdirSync, writeFileSync, existsSync } = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
@@ -251,9 +251,11 @@ async function startService(profile, nodeBin, args, otlpPort) {
   const command = pin ? 'taskset' : nodeBin;
   const profiling = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
   const spawnArgs = [...(pin ? ['-c', '0', nodeBin] : []), ...profiling, ...plan.entry];
-  const devNull = openSync('/dev/null', 'w');
   const started = process.hrtime.bigint();
-  const child = spawn(command, spawnArgs, { cwd: plan.root, env, stdio: ['ignore', devNull, 'pipe'] });
+  // stdout is a pipe read (and dropped) here, as a container runtime reads a pod's stdout: the
+  // service's log writes cost what they cost in a cluster (a file or /dev/null would be cheaper).
+  const child = spawn(command, spawnArgs, { cwd: plan.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.resume();
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   try {
