@@ -23,7 +23,7 @@ const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
 const path = require('node:path');
 const { openLoop, percentile } = require('./load');
-const { PROFILES, SECRET, requestsFor, freePort, startOtlpSink, procStat, waitReady, imageNodeFlags } = require('./run');
+const { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags } = require('./run');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -85,18 +85,7 @@ function readyLine(stdout) {
 async function once(variant, args, otlpPort, run) {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const env = {
-    PATH: process.env.PATH,
-    NODE_ENV: 'production',
-    HOOK_HOST: '127.0.0.1',
-    METRICS_HOST: '127.0.0.1',
-    HOOK_PORT: String(port),
-    METRICS_PORT: String(metricsPort),
-    HOOK_SECRET: SECRET,
-    RULES_FILE: path.join(ROOT, 'examples', 'rules.yaml'),
-    RULES_WATCH: 'false',
-    SHUTDOWN_DELAY_MS: '0',
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    ...serviceEnv(port, metricsPort, otlpPort),
     ...PROFILES[args.profile],
     ...variant.env,
   };

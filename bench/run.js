@@ -229,10 +229,9 @@ function launchPlan(profile, args) {
   };
 }
 
-async function startService(profile, nodeBin, args, otlpPort) {
-  const plan = launchPlan(profile, args);
-  const [port, metricsPort] = [await freePort(), await freePort()];
-  const env = {
+/** The service's environment in every benchmark (bench/cold-start.js too), before the profile's. */
+function serviceEnv(port, metricsPort, otlpPort) {
+  return {
     PATH: process.env.PATH,
     NODE_ENV: 'production',
     HOOK_HOST: '127.0.0.1',
@@ -245,8 +244,13 @@ async function startService(profile, nodeBin, args, otlpPort) {
     SHUTDOWN_DELAY_MS: '0',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-    ...plan.env,
   };
+}
+
+async function startService(profile, nodeBin, args, otlpPort) {
+  const plan = launchPlan(profile, args);
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const env = { ...serviceEnv(port, metricsPort, otlpPort), ...plan.env };
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
   const command = pin ? 'taskset' : nodeBin;
   const profiling = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
@@ -490,4 +494,4 @@ if (require.main === module) {
 }
 
 // Shared with bench/cold-start.js (same profiles, same OTLP sink, same CPU accounting).
-module.exports = { PROFILES, SECRET, requestsFor, freePort, startOtlpSink, procStat, waitReady, imageNodeFlags };
+module.exports = { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags };
