@@ -11,6 +11,8 @@ interface LoadResult {
   timeouts: number;
   issued: number;
   latenciesMs: Float64Array;
+  measured: number;
+  measuredSeconds: number;
 }
 interface LoadOptions {
   port: number;
@@ -21,6 +23,8 @@ interface LoadOptions {
   requests: Array<{ body: string; headers: Record<string, string> }>;
   timeoutMs?: number;
   host?: string;
+  measureAfter?: number;
+  onMeasureStart?: () => void;
 }
 const { openLoop, percentile } = require('../../bench/load.js') as {
   openLoop(options: LoadOptions): Promise<LoadResult>;
@@ -99,6 +103,39 @@ describe('bench load generator (open loop)', () => {
     const result = await openLoop({ port: target.port, path: '/', rate: 20, seconds: 0.5, connections: 2, requests: REQUESTS, timeoutMs: 300 });
     expect(result.timeouts).toBe(1);
     expect(result.ok).toBe(9);
+  });
+
+  it('measures only the requests due after the warm-up, on the connections the warm-up opened', async () => {
+    const sockets = new Set<unknown>();
+    // Warm-up calls are slow (a cold server), measured ones fast: the slow ones must not be counted.
+    const target = await serve((req, res, _body, index) => {
+      sockets.add(req.socket);
+      if (index < 50) setTimeout(() => json(res, 200), 30);
+      else json(res, 200);
+    });
+    servers.push(target.server);
+    let receivedAtStart = -1;
+    const result = await openLoop({
+      port: target.port,
+      path: '/',
+      rate: 100,
+      seconds: 1,
+      connections: 4,
+      requests: REQUESTS,
+      measureAfter: 0.5,
+      onMeasureStart: () => {
+        receivedAtStart = target.bodies.length;
+      },
+    });
+    expect(result.completed).toBe(100);
+    expect(result.measured).toBe(50);
+    expect(result.latenciesMs).toHaveLength(50);
+    // Called once, half-way: the warm-up's requests had been sent, the window's not yet.
+    expect(receivedAtStart).toBeGreaterThan(0);
+    expect(receivedAtStart).toBeLessThanOrEqual(50);
+    expect(result.measuredSeconds).toBeGreaterThan(0.4);
+    // No reconnection between the warm-up and the window: the same 4 connections served everything.
+    expect(sockets.size).toBe(4);
   });
 
   it('only sends to loopback addresses', () => {
