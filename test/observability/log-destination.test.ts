@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { BatchedDestination, createLogger } from '../../src/observability/logger';
+import { BatchedDestination, createLogger, isoTime } from '../../src/observability/logger';
 
 /** The batched stdout destination of the service (logger.ts), writing to a real file here. */
 describe('batched log destination', () => {
@@ -68,5 +68,18 @@ describe('batched log destination', () => {
       return rest;
     };
     expect(withoutTime(readFileSync(file, 'utf8'))).toEqual(withoutTime(readFileSync(plainFile, 'utf8')));
+  });
+});
+
+describe('log timestamp', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it("writes the same time field as pino's isoTime, formatted once per millisecond", () => {
+    jest.useFakeTimers({ now: new Date('2026-12-01T10:00:00.123Z') });
+    expect(isoTime()).toBe(pino.stdTimeFunctions.isoTime());
+    expect(isoTime()).toBe(',"time":"2026-12-01T10:00:00.123Z"');
+    jest.setSystemTime(new Date('2026-12-01T10:00:00.124Z'));
+    expect(isoTime()).toBe(',"time":"2026-12-01T10:00:00.124Z"');
+    expect(isoTime()).toBe(pino.stdTimeFunctions.isoTime());
   });
 });
