@@ -12,7 +12,7 @@
  * each repetition of interleaved runs, and of the least-disturbed runs (…Min). The issue's goals
  * are checked on the `all` profile and printed met / NOT MET. Writes JSON to bench/results/.
  *
- * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 10] [--repeat N] [--no-image-flags]
+ * Usage: node bench/run.js [--rates 1000,3000] [--duration 10] [--warmup 10] [--repeat N] [--no-image-flags] [--no-compile-cache]
  *                          [--profiles all,off,koa,express] (also metrics, tracing, logs, shadow, baseline) [--node BIN[,BIN]] [--soak SECONDS]
  *                          [--breaking] (per profile: the rate where p99 crosses 250 ms, bounded search)
  *                          [--variant NAME=PROFILE[@DIR][:VAR=VALUE;VAR=VALUE]] (repeatable: a profile
@@ -25,7 +25,7 @@
  */
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
-const { readFileSync, mkdirSync, writeFileSync, existsSync } = require('node:fs');
+const { readFileSync, mkdirSync, writeFileSync, existsSync, rmSync } = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
@@ -57,7 +57,8 @@ const PROFILES = {
 };
 
 /** What each profile runs: the service, or one of the reference servers. */
-const SERVICE_ENTRY = ['--require', './dist/instrumentation.js', 'dist/main.js'];
+/** The image's entry point (Dockerfile ENTRYPOINT): tracing bootstrap, then the service; `npm run bench` builds the bundles it ships. */
+const SERVICE_ENTRY = ['dist/entrypoint.js'];
 
 /**
  * The Node/V8 flags the image's ENTRYPOINT passes (Dockerfile, e.g. the young generation's size):
@@ -118,6 +119,7 @@ function parseArgs(argv) {
     breaking: false,
     markdown: false,
     imageFlags: true,
+    compileCache: true,
   };
   const flags = new Set(['--breaking', '--markdown']);
   for (let i = 0; i < argv.length; i++) {
@@ -129,6 +131,10 @@ function parseArgs(argv) {
     }
     if (flag === '--no-image-flags') {
       args.imageFlags = false;
+      continue;
+    }
+    if (flag === '--no-compile-cache') {
+      args.compileCache = false;
       continue;
     }
     if (value === undefined) throw new Error(`${flag} needs a value`);
@@ -247,10 +253,30 @@ function serviceEnv(port, metricsPort, otlpPort) {
   };
 }
 
+/**
+ * The image ships a V8 compile cache made at build time by its own Node (scripts/compile-cache.js);
+ * here one is made the same way per Node binary and build directory, once per run, and handed to the
+ * service with NODE_COMPILE_CACHE. `--no-compile-cache` starts without one.
+ */
+const compileCaches = new Map();
+function compileCacheFor(nodeBin, root, args) {
+  if (!args.compileCache) return undefined;
+  const key = `${nodeBin}\u0000${root}`;
+  if (!compileCaches.has(key)) {
+    const dir = path.join(os.tmpdir(), `okta-hook-bench-cache-${process.pid}-${compileCaches.size}`);
+    const made = spawnSync(nodeBin, [path.join(root, 'scripts', 'compile-cache.js'), dir, root], { cwd: root, encoding: 'utf8', timeout: 60000 });
+    if (made.status !== 0) throw new Error(`compile cache for ${nodeBin} in ${root}: ${made.stderr || made.error}`);
+    compileCaches.set(key, dir);
+  }
+  return compileCaches.get(key);
+}
+
 async function startService(profile, nodeBin, args, otlpPort) {
   const plan = launchPlan(profile, args);
   const [port, metricsPort] = [await freePort(), await freePort()];
   const env = { ...serviceEnv(port, metricsPort, otlpPort), ...plan.env };
+  const cache = REFERENCE_ENTRIES[plan.base] ? undefined : compileCacheFor(nodeBin, plan.root, args);
+  if (cache) env.NODE_COMPILE_CACHE = cache;
   const pin = existsSync('/usr/bin/taskset') && os.cpus().length > 1;
   const command = pin ? 'taskset' : nodeBin;
   const profiling = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${profile}-${Date.now()}.cpuprofile`] : [];
@@ -412,7 +438,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (args.report) return printSaved(args);
   const loadBefore = os.loadavg();
-  if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ missing: run `npm run build` (npm run bench does)');
+  if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ missing: run `npm run build:bundle` (npm run bench does)');
   for (const variant of Object.values(args.variants)) {
     if (!existsSync(path.join(variant.root, 'dist', 'main.js'))) throw new Error(`--variant ${variant.name}: ${variant.root}/dist/main.js missing`);
   }
@@ -471,6 +497,7 @@ async function main() {
     console.log(`\nwritten ${path.relative(ROOT, out)}`);
   } finally {
     otlp.server.close();
+    for (const dir of compileCaches.values()) rmSync(dir, { recursive: true, force: true });
   }
 }
 
