@@ -134,8 +134,10 @@ describe('bench load generator (open loop)', () => {
     expect(receivedAtStart).toBeGreaterThan(0);
     expect(receivedAtStart).toBeLessThanOrEqual(50);
     expect(result.measuredSeconds).toBeGreaterThan(0.4);
-    // No reconnection between the warm-up and the window: the same 4 connections served everything.
-    expect(sockets.size).toBe(4);
+    // No reconnection between the warm-up and the window: only the pool's connections ever served
+    // (how many of the 4 were needed depends on how fast the answers came).
+    expect(sockets.size).toBeGreaterThanOrEqual(1);
+    expect(sockets.size).toBeLessThanOrEqual(4);
   });
 
   it('only sends to loopback addresses', () => {
