@@ -23,7 +23,7 @@ const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
 const path = require('node:path');
 const { openLoop, percentile } = require('./load');
-const { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags } = require('./run');
+const { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags, parseEnvPairs } = require('./run');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -51,13 +51,7 @@ function parseArgs(argv) {
     else if (flag === '--variant') {
       const match = /^([\w.-]+)=([^:]+)(?::(.*))?$/.exec(value);
       if (!match) throw new Error(`--variant takes NAME=DIR[:VAR=VALUE;…], got ${value}`);
-      const env = {};
-      for (const pair of (match[3] || '').split(';').filter(Boolean)) {
-        const eq = pair.indexOf('=');
-        if (eq < 1) throw new Error(`--variant ${value}: ${pair} is not VAR=VALUE`);
-        env[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
-      args.variants.push({ name: match[1], root: path.resolve(match[2]), env });
+      args.variants.push({ name: match[1], root: path.resolve(match[2]), env: parseEnvPairs(match[3], value) });
     } else throw new Error(`unknown option ${flag}`);
   }
   if (args.variants.length === 0) args.variants.push({ name: 'this', root: ROOT, env: {} });

@@ -90,17 +90,22 @@ const PAYLOADS = [
   ['token-hook-preview-no-identity.json', 1],
 ];
 
-function parseVariant(spec) {
-  const match = /^([\w.-]+)=(\w+)(?:@([^:]+))?(?::(.*))?$/.exec(spec);
-  if (!match || !PROFILES[match[2]]) throw new Error(`--variant takes NAME=PROFILE[@DIR][:VAR=VALUE;…], got ${spec}`);
+/** A variant's extra environment, `VAR=VALUE;VAR=VALUE` (bench/run.js and bench/cold-start.js). */
+function parseEnvPairs(pairs, spec) {
   const env = {};
-  for (const pair of (match[4] || '').split(';').filter(Boolean)) {
+  for (const pair of (pairs || '').split(';').filter(Boolean)) {
     const eq = pair.indexOf('=');
     if (eq < 1) throw new Error(`--variant ${spec}: ${pair} is not VAR=VALUE`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  return env;
+}
+
+function parseVariant(spec) {
+  const match = /^([\w.-]+)=(\w+)(?:@([^:]+))?(?::(.*))?$/.exec(spec);
+  if (!match || !PROFILES[match[2]]) throw new Error(`--variant takes NAME=PROFILE[@DIR][:VAR=VALUE;…], got ${spec}`);
   const root = match[3] ? path.resolve(match[3]) : ROOT;
-  return { name: match[1], base: match[2], root, env };
+  return { name: match[1], base: match[2], root, env: parseEnvPairs(match[4], spec) };
 }
 
 function parseArgs(argv) {
@@ -521,4 +526,4 @@ if (require.main === module) {
 }
 
 // Shared with bench/cold-start.js (same profiles, same OTLP sink, same CPU accounting).
-module.exports = { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags };
+module.exports = { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags, parseEnvPairs };
