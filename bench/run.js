@@ -269,7 +269,9 @@ function compileCacheFor(nodeBin, root, args) {
   const key = `${nodeBin}\u0000${root}`;
   if (!compileCaches.has(key)) {
     const dir = path.join(os.tmpdir(), `okta-hook-bench-cache-${process.pid}-${compileCaches.size}`);
-    const made = spawnSync(nodeBin, [path.join(root, 'scripts', 'compile-cache.js'), dir, root], { cwd: root, encoding: 'utf8', timeout: 60000 });
+    // With the flags the service will run with: Node keys cache entries by code-generation flags.
+    const flags = args.imageFlags ? imageNodeFlags(root) : [];
+    const made = spawnSync(nodeBin, [...flags, path.join(root, 'scripts', 'compile-cache.js'), dir, root], { cwd: root, encoding: 'utf8', timeout: 60000 });
     if (made.status !== 0) throw new Error(`compile cache for ${nodeBin} in ${root}: ${made.stderr || made.error}`);
     compileCaches.set(key, dir);
   }
