@@ -30,6 +30,7 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { histogramOf } = require('./histogram');
 const { openLoop, percentile } = require('./load');
 const report = require('./report');
 
@@ -357,6 +358,8 @@ async function measure(profile, nodeBin, rate, args, otlp) {
       p50Ms: round2(percentile(result.latenciesMs, 50)),
       p99Ms: round2(percentile(result.latenciesMs, 99)),
       maxMs: round2(percentile(result.latenciesMs, 100)),
+      // The whole distribution, so the repetitions of a row can be pooled (bench/histogram.js).
+      latencyHistogram: histogramOf(result.latenciesMs),
       firstSecondP50Ms: round2(percentile(first.latenciesMs, 50)),
       firstSecondP99Ms: round2(percentile(first.latenciesMs, 99)),
       maxQueued: result.maxQueued,
