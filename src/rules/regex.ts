@@ -1,0 +1,139 @@
+/**
+ * Regular expressions for CEL's `matches()`: RE2 syntax and semantics (as the CEL specification and
+ * cel-go have it), matched by re2js, a pure JavaScript port of RE2 whose matching time is linear in
+ * the input for every pattern. JavaScript's RegExp backtracks: `"aaaa…!".matches("^(a+)+$")` would
+ * hold the event loop for minutes, and no evaluation deadline can interrupt one RegExp call.
+ *
+ * Linear is not free: the worst case is about (program size x input length) steps, so a pattern's
+ * program is capped (`MAX_PROGRAM_SIZE`) and one match may do at most `MAX_MATCH_WORK` of those
+ * steps (a 100 KB input with a small pattern is fine; the same input with a pattern of thousands
+ * of instructions fails as a rule error, fast, instead of running for seconds).
+ *
+ * Pure logic: no I/O, no Koa.
+ */
+import { LRUCache } from 'lru-cache';
+import { RE2JS } from 're2js';
+
+/** Longest pattern accepted (a literal in a rule is also bounded by the expression length). */
+export const MAX_PATTERN_LENGTH = 4096;
+/** RE2 program size (instructions) a pattern may compile to; `x{1,1000}` is about 2,000. */
+export const MAX_PROGRAM_SIZE = 10_000;
+/** Program size x (input length + 1) one match may cost: about 0.1 s in the worst case on a slow core. */
+export const MAX_MATCH_WORK = 20_000_000;
+/** Compiled patterns kept for patterns that are not literals (read from data at run time). */
+export const DYNAMIC_PATTERN_CACHE_SIZE = 256;
+
+/** Why a pattern cannot be used; `code` is the CEL error code a rule error reports. */
+export class RegexError extends Error {
+  override name = 'RegexError';
+  constructor(
+    readonly code: 'invalid_regular_expression' | 'regular_expression_too_expensive',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A compiled pattern: `test` is RE2's partial match (like CEL's `matches`, anchors are explicit). */
+export interface CompiledPattern {
+  readonly pattern: string;
+  readonly programSize: number;
+  test(input: string): boolean;
+}
+
+/** Constructs RE2 does not have, by the text re2js quotes in its error: named so a rule author knows what to rewrite. */
+const UNSUPPORTED: ReadonlyArray<{ test: RegExp; what: string }> = [
+  { test: /^\(\?[=!]/, what: 'lookahead ((?=…), (?!…)) is not supported' },
+  { test: /^\(\?<[=!]/, what: 'lookbehind ((?<=…), (?<!…)) is not supported' },
+  { test: /^\\([1-9]|k<)/, what: 'backreferences (\\1, \\k<name>) are not supported' },
+  { test: /^\(\?>/, what: 'atomic groups ((?>…)) are not supported' },
+  { test: /^(?:[*+?]|\{[\d,]*\})\+$/, what: 'possessive quantifiers (a++, a*+) are not supported' },
+];
+
+/** `error parsing regexp: invalid escape sequence: `\1`` -> the reason, and a plainer one for unsupported constructs. */
+function describeSyntaxError(err: unknown): string {
+  const reason = String((err as Error)?.message ?? err).replace(/^error parsing regexp: /, '');
+  const quoted = /`([^`]*)`\s*$/.exec(reason)?.[1] ?? '';
+  return UNSUPPORTED.find((u) => u.test.test(quoted))?.what ?? reason;
+}
+
+const quote = (pattern: string): string => JSON.stringify(pattern.length > 80 ? `${pattern.slice(0, 80)}…` : pattern);
+
+/**
+ * Compiles `pattern` with RE2 syntax, or throws `RegexError` with a message saying what is wrong
+ * and that CEL uses RE2 syntax (lookaround and backreferences are the usual surprise).
+ */
+export function compilePattern(pattern: string): CompiledPattern {
+  if (pattern.length > MAX_PATTERN_LENGTH) {
+    throw new RegexError('invalid_regular_expression', `regular expression longer than ${MAX_PATTERN_LENGTH} characters`);
+  }
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(pattern);
+  } catch (err) {
+    throw new RegexError('invalid_regular_expression', `invalid regular expression ${quote(pattern)}: ${describeSyntaxError(err)} (CEL's matches() uses RE2 syntax)`);
+  }
+  const programSize = re.programSize();
+  if (programSize > MAX_PROGRAM_SIZE) {
+    throw new RegexError(
+      'invalid_regular_expression',
+      `regular expression ${quote(pattern)} is too complex (RE2 program of ${programSize} instructions, at most ${MAX_PROGRAM_SIZE}; large counted repetitions such as {1,1000} multiply)`,
+    );
+  }
+  const maxInput = Math.floor(MAX_MATCH_WORK / Math.max(programSize, 1)) - 1;
+  return {
+    pattern,
+    programSize,
+    test(input: string): boolean {
+      if (input.length > maxInput) {
+        throw new RegexError(
+          'regular_expression_too_expensive',
+          `input of ${input.length} characters is too long for this regular expression (at most ${maxInput} for a program of ${programSize} instructions)`,
+        );
+      }
+      return re.test(input);
+    },
+  };
+}
+
+/**
+ * Patterns known only at run time (`s.matches(lookup.x.pattern)`), compiled once each and kept in
+ * a bounded LRU cache: attacker-chosen patterns evict each other and never grow memory. Invalid
+ * patterns are cached too (as their error), so a hostile value is not recompiled on every call.
+ */
+export class PatternCache {
+  readonly #cache: LRUCache<string, CompiledPattern | RegexError>;
+  #compiles = 0;
+
+  constructor(readonly maxEntries = DYNAMIC_PATTERN_CACHE_SIZE) {
+    this.#cache = new LRUCache({ max: maxEntries });
+  }
+
+  /** The compiled pattern; throws `RegexError` when it is not a valid RE2 pattern. */
+  get(pattern: string): CompiledPattern {
+    let entry = this.#cache.get(pattern);
+    if (entry === undefined) {
+      this.#compiles++;
+      try {
+        entry = compilePattern(pattern);
+      } catch (err) {
+        if (!(err instanceof RegexError)) throw err;
+        entry = err;
+      }
+      // Over-long patterns are not kept: they would pin up to MAX_PATTERN_LENGTH x entries of keys.
+      if (pattern.length <= MAX_PATTERN_LENGTH) this.#cache.set(pattern, entry);
+    }
+    if (entry instanceof RegexError) throw entry;
+    return entry;
+  }
+
+  /** Patterns held now (at most `maxEntries`). */
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  /** Compilations so far (cache misses). */
+  get compiles(): number {
+    return this.#compiles;
+  }
+}
