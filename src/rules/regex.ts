@@ -67,9 +67,10 @@ const quote = (pattern: string): string =>
 
 /**
  * Compiles `pattern` with RE2 syntax, or throws `RegexError` with a message saying what is wrong
- * and that CEL uses RE2 syntax (lookaround and backreferences are the usual surprise).
+ * and, after it, `syntaxNote` (by default: CEL uses RE2 syntax; lookaround and backreferences are
+ * the usual surprise).
  */
-export function compilePattern(pattern: string): CompiledPattern {
+export function compilePattern(pattern: string, syntaxNote = "CEL's matches() uses RE2 syntax"): CompiledPattern {
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new RegexError('invalid_regular_expression', `regular expression longer than ${MAX_PATTERN_LENGTH} characters`);
   }
@@ -77,7 +78,7 @@ export function compilePattern(pattern: string): CompiledPattern {
   try {
     re = RE2JS.compile(pattern);
   } catch (err) {
-    throw new RegexError('invalid_regular_expression', `invalid regular expression ${quote(pattern)}: ${describeSyntaxError(err)} (CEL's matches() uses RE2 syntax)`);
+    throw new RegexError('invalid_regular_expression', `invalid regular expression ${quote(pattern)}: ${describeSyntaxError(err)} (${syntaxNote})`);
   }
   const programSize = re.programSize();
   if (programSize > MAX_PROGRAM_SIZE) {
