@@ -399,6 +399,27 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   return deepFreeze(config);
 }
 
+/**
+ * The CEL limits of the rules (`RULES_MAX_COST`, `RULES_MAX_ITERATIONS`, `RULES_MAX_EVALUATION_MS`)
+ * read and validated exactly as the service reads them, without the rest of the configuration:
+ * for the command line (`check`, `explain`, `preview`, `test`), which must judge a rules file
+ * under the same budget as the deployment it is meant for.
+ */
+export function loadRulesLimits(env: Record<string, string | undefined>): { maxCost: number; maxIterations: number; maxEvaluationMs: number } {
+  const cleanEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) cleanEnv[key] = value;
+  const { maxCost, maxIterations, maxEvaluationMs } = schema.rules;
+  const conf = convict({ rules: { maxCost, maxIterations, maxEvaluationMs } }, { env: cleanEnv, args: [] });
+  try {
+    conf.validate({ allowed: 'warn' });
+  } catch (err) {
+    // Name the variable, as the command line user sets it: `RULES_MAX_COST (rules.maxCost): ...`.
+    const message = (err as Error).message.replace(/\brules\.(maxCost|maxIterations|maxEvaluationMs)\b/g, (key, name: 'maxCost' | 'maxIterations' | 'maxEvaluationMs') => `${schema.rules[name].env} (${key})`);
+    throw new ConfigError(`Invalid configuration: ${message}`);
+  }
+  return conf.get('rules') as { maxCost: number; maxIterations: number; maxEvaluationMs: number };
+}
+
 /** Markdown table of every key, used to keep docs/reference/configuration.md in sync (see test). */
 export function configReference(): string {
   const rows: string[] = ['| Variable | Key | Default | Description |', '|---|---|---|---|'];
