@@ -225,6 +225,8 @@ function replaceMatchHandle(node: ASTNode, literal: CompiledPattern | undefined)
   if (typeof inner !== 'function') throw new Error('internal error: cel-js did not prepare a matches() call for evaluation (unsupported cel-js version?)');
   // Both forms receive [input, pattern]: `rcall` as [receiver, ...args], `call` as its args.
   const handle: Handle = function (this: unknown, args, ...rest) {
+    // An argument that is a promise (async functions; none are registered today): resolve, then match here.
+    if ((args as unknown) instanceof Promise) return (args as unknown as Promise<unknown[]>).then((resolved) => handle.call(this, resolved, ...rest));
     const input = args[0];
     const pattern = args[1];
     if (typeof input !== 'string' || typeof pattern !== 'string') return (inner as Handle).call(this, args, ...rest);

@@ -144,6 +144,16 @@ describe('RE2 syntax and semantics', () => {
     expect(evaluateBool(`s.matches(${JSON.stringify(pattern)})`, { s: input })).toBe(expected);
   });
 
+  it('arguments computed by an async function are matched with RE2 too', async () => {
+    const env = createRulesEnvironment([{ name: 's', type: 'string', description: 'input' }]);
+    env.registerFunction('later(string): string', async (value: string) => value);
+    const compiled = compileExpression(env, 'later(s).matches("^(a+)+$") || matches(later(s), "(?i)^A+!$")', 'bool');
+    if (!compiled.ok) throw new Error(compiled.message);
+    const started = performance.now();
+    await expect(compiled.expression.run({ s: BAD_INPUT })).resolves.toBe(true);
+    expect(performance.now() - started).toBeLessThan(FINISHED_MS);
+  });
+
   it('arguments that are not strings get the usual no_matching_overload error, as before', async () => {
     const engine = engineFor(`rules:
   - name: typed
