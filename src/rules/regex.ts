@@ -25,6 +25,18 @@ export const MAX_PROGRAM_SIZE = 10_000;
 export const MAX_MATCH_WORK = 10_000_000;
 /** Compiled patterns kept for patterns that are not literals (read from data at run time). */
 export const DYNAMIC_PATTERN_CACHE_SIZE = 256;
+/**
+ * RE2 instructions the dynamic cache holds in all (about 200 bytes each: 20 MB). Typical patterns
+ * are 10 to 100 instructions, so the entry count binds first; attacker-chosen patterns of 10,000
+ * instructions evict each other instead of pinning 256 x 2 MB.
+ */
+export const DYNAMIC_PATTERN_CACHE_INSTRUCTIONS = 100_000;
+/**
+ * re2js keeps the lazily built DFA of a pattern between matches (up to 8 MB each, which a hostile
+ * input can fill: 4 MB after one 90 KB match of `a[ab]{16}[^ab]`). Past this estimate it is
+ * dropped after the match and rebuilt by the next one, so what a pattern holds stays small.
+ */
+export const MAX_KEPT_DFA_BYTES = 128 * 1024;
 
 /** Why a pattern cannot be used; `code` is the CEL error code a rule error reports. */
 export class RegexError extends Error {
@@ -41,6 +53,8 @@ export class RegexError extends Error {
 export interface CompiledPattern {
   readonly pattern: string;
   readonly programSize: number;
+  /** The re2js program (its DFA is trimmed after each match, see `MAX_KEPT_DFA_BYTES`). */
+  readonly re: RE2JS;
   test(input: string): boolean;
 }
 
@@ -91,6 +105,7 @@ export function compilePattern(pattern: string, syntaxNote = "CEL's matches() us
   return {
     pattern,
     programSize,
+    re,
     test(input: string): boolean {
       if (input.length > maxInput) {
         throw new RegexError(
@@ -98,9 +113,28 @@ export function compilePattern(pattern: string, syntaxNote = "CEL's matches() us
           `input of ${input.length} characters is too long for this regular expression (at most ${maxInput} for a program of ${programSize} instructions)`,
         );
       }
-      return re.test(input);
+      const matched = re.test(input);
+      trimDfa(re);
+      return matched;
     },
   };
+}
+
+/** re2js internals read by `trimDfa` (guarded: if they change, the DFA is simply kept). */
+interface Re2Internals {
+  lazyDFA?: { maxMem?: unknown; memBudget?: unknown } | null;
+}
+
+function trimDfa(re: RE2JS): void {
+  const re2 = re.re2() as unknown as Re2Internals;
+  const dfa = re2.lazyDFA;
+  if (dfa && typeof dfa.maxMem === 'number' && typeof dfa.memBudget === 'number' && dfa.maxMem - dfa.memBudget > MAX_KEPT_DFA_BYTES) re2.lazyDFA = null;
+}
+
+/** Bytes of DFA a compiled pattern holds now, as re2js estimates them (0 when it has none). */
+export function keptDfaBytes(pattern: CompiledPattern): number {
+  const dfa = (pattern.re.re2() as unknown as Re2Internals).lazyDFA;
+  return dfa && typeof dfa.maxMem === 'number' && typeof dfa.memBudget === 'number' ? dfa.maxMem - dfa.memBudget : 0;
 }
 
 /**
@@ -112,8 +146,15 @@ export class PatternCache {
   readonly #cache: LRUCache<string, CompiledPattern | RegexError>;
   #compiles = 0;
 
-  constructor(readonly maxEntries = DYNAMIC_PATTERN_CACHE_SIZE) {
-    this.#cache = new LRUCache({ max: maxEntries });
+  constructor(
+    readonly maxEntries = DYNAMIC_PATTERN_CACHE_SIZE,
+    readonly maxInstructions = DYNAMIC_PATTERN_CACHE_INSTRUCTIONS,
+  ) {
+    this.#cache = new LRUCache({
+      max: maxEntries,
+      maxSize: maxInstructions,
+      sizeCalculation: (entry) => (entry instanceof RegexError ? 1 : Math.max(1, entry.programSize)),
+    });
   }
 
   /** The compiled pattern; throws `RegexError` when it is not a valid RE2 pattern. */
@@ -137,6 +178,11 @@ export class PatternCache {
   /** Patterns held now (at most `maxEntries`). */
   get size(): number {
     return this.#cache.size;
+  }
+
+  /** RE2 instructions held now (at most `maxInstructions`). */
+  get instructions(): number {
+    return this.#cache.calculatedSize;
   }
 
   /** Compilations so far (cache misses). */

@@ -18,7 +18,7 @@ import type { TokenHookEvent } from '../../src/hook/types';
 import { compileExpression, createRulesEnvironment, DYNAMIC_PATTERNS, LOOKUP_VARIABLE, toCel } from '../../src/rules/cel';
 import { RulesEngine } from '../../src/rules/engine';
 import { parseRules } from '../../src/rules/load';
-import { compilePattern, DYNAMIC_PATTERN_CACHE_SIZE, MAX_MATCH_WORK, PatternCache, RegexError } from '../../src/rules/regex';
+import { compilePattern, DYNAMIC_PATTERN_CACHE_INSTRUCTIONS, DYNAMIC_PATTERN_CACHE_SIZE, keptDfaBytes, MAX_KEPT_DFA_BYTES, MAX_MATCH_WORK, PatternCache, RegexError } from '../../src/rules/regex';
 import { buildTestApp, metricValue, TEST_SECRET } from '../helpers/app';
 import { oktaFixture } from '../helpers/fixtures';
 import { cli, compile, engineFor, engineForFile, errorsFor, rulesFixturePath } from './helpers';
@@ -281,6 +281,30 @@ describe('patterns from data (not literals)', () => {
     expect(cache.compiles).toBe(compiles);
     expect(() => cache.get('a'.repeat(5000))).toThrow('longer than 4096 characters');
     expect(cache.size).toBe(4);
+  });
+
+  it('the cache is also bounded in RE2 instructions: large attacker-chosen patterns evict each other', () => {
+    const cache = new PatternCache(256, 20_000);
+    for (let i = 0; i < 10; i++) cache.get(`(\\w+\\s?){1,${900 + i}}$`); // about 6,300 instructions each
+    expect(cache.instructions).toBeLessThanOrEqual(20_000);
+    expect(cache.size).toBe(3);
+    expect(DYNAMIC_PATTERNS.maxInstructions).toBe(DYNAMIC_PATTERN_CACHE_INSTRUCTIONS);
+    expect(DYNAMIC_PATTERNS.instructions).toBeLessThanOrEqual(DYNAMIC_PATTERN_CACHE_INSTRUCTIONS);
+  });
+
+  it('a pattern does not keep a DFA grown large by a hostile input (memory per cached pattern stays small)', () => {
+    let seed = 7;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const ab = Array.from({ length: 30_000 }, () => (random() < 0.5 ? 'a' : 'b')).join('');
+    // Must remember the last 17 characters: thousands of DFA states, megabytes in re2js' cache.
+    const explosive = compilePattern('a[ab]{16}[^ab]');
+    expect(explosive.test(ab)).toBe(false);
+    expect(keptDfaBytes(explosive)).toBeLessThanOrEqual(MAX_KEPT_DFA_BYTES);
+    // A small DFA is kept warm between matches (and this reads re2js' real DFA, not a stale field).
+    const small = compilePattern('[ab]*bb[ab]');
+    expect(small.test(ab)).toBe(true);
+    expect(keptDfaBytes(small)).toBeGreaterThan(0);
+    expect(keptDfaBytes(small)).toBeLessThanOrEqual(MAX_KEPT_DFA_BYTES);
   });
 
   it('one match may not do more than MAX_MATCH_WORK steps (program size x input length)', () => {
