@@ -20,6 +20,7 @@ import { RulesEngine } from '../../src/rules/engine';
 import { parseRules } from '../../src/rules/load';
 import { compilePattern, DYNAMIC_PATTERN_CACHE_INSTRUCTIONS, DYNAMIC_PATTERN_CACHE_SIZE, keptDfaBytes, MAX_KEPT_DFA_BYTES, MAX_MATCH_WORK, PatternCache, RegexError } from '../../src/rules/regex';
 import { buildTestApp, metricValue, TEST_SECRET } from '../helpers/app';
+import { hookSpans, installTestTracing } from '../observability/support/otel';
 import { oktaFixture } from '../helpers/fixtures';
 import { cli, compile, engineFor, engineForFile, errorsFor, rulesFixturePath } from './helpers';
 
@@ -345,6 +346,18 @@ describe('the service answers through the hook', () => {
     expect(line).toMatchObject({ outcome: 'patched', ruleErrors: 1 });
     // The pattern is request data: not in the log.
     expect(JSON.stringify(logs.lines)).not.toContain('(a)\\\\1');
+  });
+
+  it('an invalid pattern from the payload is counted in the hook span (okta.rules.errors), like any other rule error', async () => {
+    const tracing = installTestTracing();
+    try {
+      const { send } = hook(eventWithProfile({ nickName: 'abc', pattern: '(?=x)' }));
+      expect((await send()).status).toBe(200);
+      const [span] = hookSpans(tracing.exporter);
+      expect(span?.attributes).toMatchObject({ 'okta.rules.errors': 1, 'okta.hook.outcome': 'patched' });
+    } finally {
+      await tracing.uninstall();
+    }
   });
 });
 
