@@ -219,6 +219,13 @@ describe('literal patterns are compiled once, at load', () => {
   });
 });
 
+/** One rule whose pattern is a profile attribute: data a user (or an upstream) controls. */
+const FROM_DATA_RULES = `rules:
+  - name: from-data
+    when: 'user.profile.nickName.matches(user.profile.pattern)'
+    claims: [{ name: x, value: true, tokens: [access] }]
+`;
+
 describe('patterns from data (not literals)', () => {
   it('an invalid pattern in the payload is an evaluation error of that rule, through its onError', async () => {
     const skip = engineFor(`rules:
@@ -244,11 +251,7 @@ describe('patterns from data (not literals)', () => {
   });
 
   it('a valid pattern from data matches with RE2, compiled once however often it is used', async () => {
-    const engine = engineFor(`rules:
-  - name: from-data
-    when: 'user.profile.nickName.matches(user.profile.pattern)'
-    claims: [{ name: x, value: true, tokens: [access] }]
-`);
+    const engine = engineFor(FROM_DATA_RULES);
     const pattern = `^(a+)+$|^unique-${Date.now()}$`;
     const before = DYNAMIC_PATTERNS.compiles;
     for (let i = 0; i < 20; i++) {
@@ -259,11 +262,7 @@ describe('patterns from data (not literals)', () => {
   });
 
   it('the cache of dynamic patterns stays bounded under thousands of distinct attacker-chosen patterns', async () => {
-    const engine = engineFor(`rules:
-  - name: from-data
-    when: 'user.profile.nickName.matches(user.profile.pattern)'
-    claims: [{ name: x, value: true, tokens: [access] }]
-`);
+    const engine = engineFor(FROM_DATA_RULES);
     for (let i = 0; i < 3 * DYNAMIC_PATTERN_CACHE_SIZE; i++) {
       await engine.evaluate(eventWithProfile({ nickName: 'abc', pattern: i % 3 === 0 ? `(${i}` : `^x${i}(a+)+$` }));
       expect(DYNAMIC_PATTERNS.size).toBeLessThanOrEqual(DYNAMIC_PATTERN_CACHE_SIZE);
