@@ -243,7 +243,7 @@ const schema = {
       env: 'RULES_WATCH',
     },
     maxCost: {
-      doc: 'Static cost budget of one CEL expression, checked at load and reload: about the number of steps one evaluation takes, a comprehension over a list of unknown length counting 100 iterations. Costlier expressions are refused.',
+      doc: 'Static cost budget of one CEL expression, checked at load and reload: about the number of steps one evaluation takes, a comprehension over a list of unknown length counting 100 iterations. Costlier expressions are refused. okta-token-hook check, explain, preview and test read the RULES_MAX_* variables too (or --max-cost).',
       format: positiveInt(1000, 1000000000),
       default: 1000000,
       env: 'RULES_MAX_COST',
