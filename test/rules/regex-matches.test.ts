@@ -9,6 +9,7 @@
  * call, doubling with each character), so the bounds below are generous (seconds) and only
  * there to say "finished", never to measure.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { parseRules } from '../../src/rules/load';
 import { compilePattern, DYNAMIC_PATTERN_CACHE_INSTRUCTIONS, DYNAMIC_PATTERN_CACHE_SIZE, keptDfaBytes, MAX_KEPT_DFA_BYTES, MAX_MATCH_WORK, PatternCache, RegexError } from '../../src/rules/regex';
 import { buildTestApp, metricValue, TEST_SECRET } from '../helpers/app';
 import { hookSpans, installTestTracing } from '../observability/support/otel';
+import { ROOT } from '../helpers/process';
 import { oktaFixture } from '../helpers/fixtures';
 import { cli, compile, engineFor, engineForFile, errorsFor, rulesFixturePath } from './helpers';
 
@@ -401,5 +403,22 @@ tests:
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('start-up', () => {
+  it('re2js is loaded only when a rules file has a regular expression (built dist)', () => {
+    const script = `const { parseRules } = require(${JSON.stringify(join(ROOT, 'dist', 'rules', 'load.js'))});
+const file = process.argv[1];
+const parsed = parseRules(require('node:fs').readFileSync(file, 'utf8'), file);
+if (!parsed.ok) throw new Error(parsed.errors.join('\\n'));
+console.log(JSON.stringify(Object.keys(require.cache).some((path) => path.includes('/node_modules/re2js/'))));`;
+    const loadsRe2js = (rulesFile: string): boolean => {
+      const run = spawnSync(process.execPath, ['-e', script, rulesFile], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      return JSON.parse(run.stdout) as boolean;
+    };
+    expect(loadsRe2js(join(ROOT, 'examples', 'rules.yaml'))).toBe(false);
+    expect(loadsRe2js(HOSTILE_RULES)).toBe(true);
   });
 });
