@@ -86,6 +86,131 @@ const quote = (pattern: string): string =>
   // eslint-disable-next-line no-control-regex
   `"${(pattern.length > 80 ? `${pattern.slice(0, 80)}…` : pattern).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
 
+interface Frame {
+  /** Instructions of the finished alternatives. */
+  done: number;
+  /** Instructions of the alternative being read. */
+  branch: number;
+  /** Size of its last atom (what a quantifier repeats). */
+  last: number;
+  alternatives: number;
+  capture: boolean;
+}
+
+/**
+ * RE2 instructions `pattern` compiles to, estimated from its text without compiling it: compiling
+ * expands counted repetitions, so `a{1000}` x 580 (4 KB) takes 11 s and 580,000 instructions to
+ * build before its size can be refused. The estimate follows RE2's compiler: an atom (character,
+ * class, escape, `.`, `^`, `$`) is 1, a capture group adds 2, `*` `+` `?` add 1, `x{n,m}` is
+ * n copies of x and m - n optional ones, alternatives add 1 each. It is close to the real size
+ * (compilePattern still checks that) and never far below it for the constructs that expand.
+ */
+export function estimateProgramSize(pattern: string): number {
+  const stack: Frame[] = [];
+  let frame: Frame = { done: 0, branch: 0, last: 0, alternatives: 0, capture: false };
+  const atom = (size: number): void => {
+    frame.branch += size;
+    frame.last = size;
+  };
+  const close = (f: Frame): number => f.done + f.branch + f.alternatives + (f.capture ? 2 : 0);
+  let i = 0;
+  const n = pattern.length;
+  while (i < n) {
+    const c = pattern[i] as string;
+    if (c === '\\') {
+      const next = pattern[i + 1];
+      if (next === 'Q') {
+        // \Q...\E: literal text.
+        const end = pattern.indexOf('\\E', i + 2);
+        const stop = end === -1 ? n : end;
+        for (let k = i + 2; k < stop; k++) atom(1);
+        i = end === -1 ? n : end + 2;
+        continue;
+      }
+      i += 2;
+      if ((next === 'p' || next === 'P' || next === 'x') && pattern[i] === '{') {
+        const end = pattern.indexOf('}', i);
+        i = end === -1 ? n : end + 1;
+      } else if (next === 'p' || next === 'P') i += 1;
+      atom(1);
+    } else if (c === '[') {
+      // A character class is one instruction; skip to its closing bracket.
+      let k = i + 1;
+      if (pattern[k] === '^') k++;
+      if (pattern[k] === ']') k++;
+      while (k < n && pattern[k] !== ']') {
+        if (pattern[k] === '\\') k += 2;
+        else if (pattern[k] === '[' && pattern[k + 1] === ':') {
+          const end = pattern.indexOf(':]', k + 2);
+          k = end === -1 ? k + 1 : end + 2;
+        } else k++;
+      }
+      i = k + 1;
+      atom(1);
+    } else if (c === '(') {
+      let capture = true;
+      i++;
+      if (pattern[i] === '?') {
+        const name = /^\?P?<[^>]*>/.exec(pattern.slice(i, i + 300));
+        const flags = /^\?[a-zA-Z-]*([:)])/.exec(pattern.slice(i, i + 40));
+        if (name) i += name[0].length;
+        else if (flags?.[1] === ')') {
+          // (?i): flags only, no group.
+          i += flags[0].length;
+          continue;
+        } else {
+          capture = false;
+          i += flags ? flags[0].length : 1;
+        }
+      }
+      stack.push(frame);
+      frame = { done: 0, branch: 0, last: 0, alternatives: 0, capture };
+    } else if (c === ')') {
+      i++;
+      const parent = stack.pop();
+      if (!parent) continue;
+      const size = close(frame);
+      frame = parent;
+      atom(size);
+    } else if (c === '|') {
+      i++;
+      frame.done += frame.branch;
+      frame.alternatives++;
+      frame.branch = 0;
+      frame.last = 0;
+    } else if (c === '*' || c === '+' || c === '?') {
+      i++;
+      if (pattern[i] === '?') i++;
+      frame.branch += 1;
+      frame.last += 1;
+    } else if (c === '{') {
+      const repeat = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i, i + 24));
+      if (!repeat) {
+        i++;
+        atom(1);
+        continue;
+      }
+      i += repeat[0].length;
+      if (pattern[i] === '?') i++;
+      const min = Number(repeat[1]);
+      const max = repeat[2] === undefined ? min : repeat[3] === '' ? min : Number(repeat[3]);
+      const unit = frame.last;
+      const size = min * unit + Math.max(0, max - min) * (unit + 1) + (repeat[3] === '' ? 1 : 0);
+      frame.branch += size - unit;
+      frame.last = size;
+    } else {
+      i++;
+      atom(1);
+    }
+  }
+  while (stack.length > 0) {
+    const size = close(frame);
+    frame = stack.pop() as Frame;
+    atom(size);
+  }
+  return close(frame) + 2;
+}
+
 /**
  * Compiles `pattern` with RE2 syntax, or throws `RegexError` with a message saying what is wrong
  * and, after it, `syntaxNote` (by default: CEL uses RE2 syntax; lookaround and backreferences are
@@ -95,6 +220,8 @@ export function compilePattern(pattern: string, syntaxNote = "CEL's matches() us
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new RegexError('invalid_regular_expression', `regular expression longer than ${MAX_PATTERN_LENGTH} characters`);
   }
+  const estimate = estimateProgramSize(pattern);
+  if (estimate > 2 * MAX_PROGRAM_SIZE) throw tooComplex(pattern, `about ${estimate}`);
   let re: RE2JS;
   try {
     re = loadRe2js().RE2JS.compile(pattern);
@@ -102,12 +229,7 @@ export function compilePattern(pattern: string, syntaxNote = "CEL's matches() us
     throw new RegexError('invalid_regular_expression', `invalid regular expression ${quote(pattern)}: ${describeSyntaxError(err)} (${syntaxNote})`);
   }
   const programSize = re.programSize();
-  if (programSize > MAX_PROGRAM_SIZE) {
-    throw new RegexError(
-      'invalid_regular_expression',
-      `regular expression ${quote(pattern)} is too complex (RE2 program of ${programSize} instructions, at most ${MAX_PROGRAM_SIZE}; large counted repetitions such as {1,1000} multiply)`,
-    );
-  }
+  if (programSize > MAX_PROGRAM_SIZE) throw tooComplex(pattern, String(programSize));
   const maxInput = Math.floor(MAX_MATCH_WORK / Math.max(programSize, 1)) - 1;
   return {
     pattern,
@@ -126,6 +248,12 @@ export function compilePattern(pattern: string, syntaxNote = "CEL's matches() us
     },
   };
 }
+
+const tooComplex = (pattern: string, instructions: string): RegexError =>
+  new RegexError(
+    'invalid_regular_expression',
+    `regular expression ${quote(pattern)} is too complex (RE2 program of ${instructions} instructions, at most ${MAX_PROGRAM_SIZE}; large counted repetitions such as {1,1000} multiply)`,
+  );
 
 /** re2js internals read by `trimDfa` (guarded: if they change, the DFA is simply kept). */
 interface Re2Internals {

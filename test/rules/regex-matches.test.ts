@@ -19,7 +19,7 @@ import type { TokenHookEvent } from '../../src/hook/types';
 import { compileExpression, createRulesEnvironment, DYNAMIC_PATTERNS, LOOKUP_VARIABLE, toCel } from '../../src/rules/cel';
 import { RulesEngine } from '../../src/rules/engine';
 import { parseRules } from '../../src/rules/load';
-import { compilePattern, DYNAMIC_PATTERN_CACHE_INSTRUCTIONS, DYNAMIC_PATTERN_CACHE_SIZE, keptDfaBytes, MAX_KEPT_DFA_BYTES, MAX_MATCH_WORK, PatternCache, RegexError } from '../../src/rules/regex';
+import { compilePattern, DYNAMIC_PATTERN_CACHE_INSTRUCTIONS, DYNAMIC_PATTERN_CACHE_SIZE, estimateProgramSize, keptDfaBytes, MAX_KEPT_DFA_BYTES, MAX_MATCH_WORK, PatternCache, RegexError } from '../../src/rules/regex';
 import { buildTestApp, metricValue, TEST_SECRET } from '../helpers/app';
 import { hookSpans, installTestTracing } from '../observability/support/otel';
 import { ROOT } from '../helpers/process';
@@ -206,6 +206,26 @@ describe('literal patterns are compiled once, at load', () => {
     claims: [{ name: x, value: true }]
 `);
     expect(error).toContain('is too complex (RE2 program of 14');
+  });
+
+  it.each([
+    '^(a+)+$',
+    '(\\w+\\s?){1,1000}$',
+    '((a{10}){10}){10}',
+    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    '(?i)^(America|Europe)/[A-Za-z_]+$',
+    '(?P<first>[[:alpha:]]{3,})\\p{Greek}+|\\Qa.b\\E{2,5}?',
+  ])('the program size of %s is estimated from its text as RE2 compiles it', (pattern) => {
+    expect(estimateProgramSize(pattern)).toBe(compilePattern(pattern).programSize);
+  });
+
+  it('a pattern that would expand to hundreds of thousands of instructions is refused before compiling (11 s otherwise)', async () => {
+    const huge = 'a{1000}'.repeat(580); // 4,060 characters, 580,002 instructions
+    const started = performance.now();
+    expect(() => compilePattern(huge)).toThrow('is too complex (RE2 program of about 580002 instructions, at most 10000');
+    const evaluation = await engineFor(FROM_DATA_RULES).evaluate(eventWithProfile({ nickName: 'abc', pattern: huge }));
+    expect(evaluation.rules[0]).toMatchObject({ result: 'error', error: expect.stringContaining('invalid_regular_expression') });
+    expect(performance.now() - started).toBeLessThan(FINISHED_MS);
   });
 
   it('okta-token-hook check fails on a lookahead and a backreference with file:line:col and the RE2 message', async () => {
