@@ -115,6 +115,8 @@ export function estimateProgramSize(pattern: string): number {
   const close = (f: Frame): number => f.done + f.branch + f.alternatives + (f.capture ? 2 : 0);
   let i = 0;
   const n = pattern.length;
+  // Past this, no `[:alpha:]` can close: later `[:` are literal (and need no search: linear time).
+  const lastPosixEnd = pattern.lastIndexOf(':]');
   while (i < n) {
     const c = pattern[i] as string;
     if (c === '\\') {
@@ -140,7 +142,7 @@ export function estimateProgramSize(pattern: string): number {
       if (pattern[k] === ']') k++;
       while (k < n && pattern[k] !== ']') {
         if (pattern[k] === '\\') k += 2;
-        else if (pattern[k] === '[' && pattern[k + 1] === ':') {
+        else if (pattern[k] === '[' && pattern[k + 1] === ':' && k + 2 <= lastPosixEnd) {
           const end = pattern.indexOf(':]', k + 2);
           k = end === -1 ? k + 1 : end + 2;
         } else k++;
