@@ -53,7 +53,9 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/scripts/compile-cache.js ./scripts/compile-cache.js
 RUN mkdir /app/.compile-cache && chown 65532:65532 /app/.compile-cache
 USER 65532:65532
-RUN ["/nodejs/bin/node", "scripts/compile-cache.js", "/app/.compile-cache"]
+# With the ENTRYPOINT's Node flags: Node keys the cache by the V8 flags that change generated code
+# (scripts/compile-cache.js starts the service with the flags it was given).
+RUN ["/nodejs/bin/node", "--max-semi-space-size=8", "scripts/compile-cache.js", "/app/.compile-cache"]
 
 # Development image for `skaffold dev -p <kind|minikube>,dev` only (never the default target): all
 # dependencies and the sources, compiled in the pod by tsc --watch, the service restarted by node

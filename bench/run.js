@@ -30,6 +30,7 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { histogramOf } = require('./histogram');
 const { openLoop, percentile } = require('./load');
 const report = require('./report');
 
@@ -269,7 +270,9 @@ function compileCacheFor(nodeBin, root, args) {
   const key = `${nodeBin}\u0000${root}`;
   if (!compileCaches.has(key)) {
     const dir = path.join(os.tmpdir(), `okta-hook-bench-cache-${process.pid}-${compileCaches.size}`);
-    const made = spawnSync(nodeBin, [path.join(root, 'scripts', 'compile-cache.js'), dir, root], { cwd: root, encoding: 'utf8', timeout: 60000 });
+    // With the flags the service will run with: Node keys cache entries by code-generation flags.
+    const flags = args.imageFlags ? imageNodeFlags(root) : [];
+    const made = spawnSync(nodeBin, [...flags, path.join(root, 'scripts', 'compile-cache.js'), dir, root], { cwd: root, encoding: 'utf8', timeout: 60000 });
     if (made.status !== 0) throw new Error(`compile cache for ${nodeBin} in ${root}: ${made.stderr || made.error}`);
     compileCaches.set(key, dir);
   }
@@ -355,6 +358,8 @@ async function measure(profile, nodeBin, rate, args, otlp) {
       p50Ms: round2(percentile(result.latenciesMs, 50)),
       p99Ms: round2(percentile(result.latenciesMs, 99)),
       maxMs: round2(percentile(result.latenciesMs, 100)),
+      // The whole distribution, so the repetitions of a row can be pooled (bench/histogram.js).
+      latencyHistogram: histogramOf(result.latenciesMs),
       firstSecondP50Ms: round2(percentile(first.latenciesMs, 50)),
       firstSecondP99Ms: round2(percentile(first.latenciesMs, 99)),
       maxQueued: result.maxQueued,

@@ -241,6 +241,8 @@ function createStubUpstream(options) {
     if (hang) stats.injectedHangs++;
     later(delay, () => {
       if (res.destroyed) return;
+      // The latency this answer was given (the draw, not the wall time), so a test can check the draws without timing them.
+      res.setHeader('X-Stub-Delay-Ms', delay.toFixed(1));
       if (failure) {
         stats.injectedErrors++;
         const status = options['error-status'];

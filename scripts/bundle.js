@@ -16,7 +16,9 @@
  * start-up path); node_modules ships as before (pino, and whatever a bundle cannot hold).
  */
 'use strict';
+const { readFileSync } = require('node:fs');
 const path = require('node:path');
+const acorn = require('acorn');
 const esbuild = require('esbuild');
 
 const dist = path.join(__dirname, '..', 'dist');
@@ -24,9 +26,21 @@ const dist = path.join(__dirname, '..', 'dist');
 /** The bundled entry files, relative to dist/. */
 const ENTRIES = ['instrumentation.js', 'main.js'];
 
-function bundle(distDir = dist) {
+/**
+ * Left out of a bundle, required from node_modules if ever needed. pino: its OpenTelemetry
+ * instrumentation patches it when logs are exported. In the tracing bootstrap, the packages only
+ * the exporters and loaders the service does not use by default need (gRPC and its protobuf
+ * loader, the declarative-configuration file loader and its YAML parser): about half of that
+ * bundle's bytes, which every start would otherwise read, hash and keep in memory as source.
+ */
+const EXTERNAL = {
+  'instrumentation.js': ['pino', 'pino/*', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'protobufjs/*', '@opentelemetry/configuration', 'yaml'],
+  'main.js': ['pino', 'pino/*'],
+};
+
+async function bundle(distDir = dist) {
   for (const entry of ENTRIES) {
-    esbuild.buildSync({
+    await esbuild.build({
       entryPoints: [path.join(distDir, entry)],
       outfile: path.join(distDir, entry),
       allowOverwrite: true,
@@ -34,18 +48,133 @@ function bundle(distDir = dist) {
       platform: 'node',
       target: 'node20',
       format: 'cjs',
-      external: ['pino', 'pino/*'],
+      external: EXTERNAL[entry],
       // Whitespace and comments out, identifiers kept: a third less to read, hash and parse at
       // start (about 60 ms of CPU), and stack frames still name their functions (dist/*.map maps
       // the columns back to the sources). License comments stay, at the end of each file.
       minifyWhitespace: true,
       minifySyntax: true,
       sourcemap: true,
+      plugins: [asciiSources, lazySdkNodeRequires],
       logLevel: 'warning',
     });
+    const left = readFileSync(path.join(distDir, entry), 'utf8').search(/[\u0080-\uffff]/);
+    if (left !== -1) console.warn(`bundle: ${entry} has a non-ASCII character at offset ${left}: Node will hold its whole source as a two-byte string`);
   }
 }
 
-if (require.main === module) bundle();
+/** Feeds esbuild each JavaScript input with non-ASCII regular expressions and comments escaped (below), so the source map stays exact. */
+const asciiSources = {
+  name: 'ascii-sources',
+  setup(build) {
+    build.onLoad({ filter: /\.[cm]?js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!/[\u0080-\uffff]/.test(source)) return undefined;
+      try {
+        return { contents: asciiRegexLiterals(source, args.path.endsWith('.mjs') ? 'module' : 'script').code, loader: 'js' };
+      } catch {
+        // Not tokenizable as a script (e.g. an ES module named .js): esbuild reads it as it is.
+        return undefined;
+      }
+    });
+  },
+};
 
-module.exports = { bundle, ENTRIES };
+/**
+ * @opentelemetry/sdk-node's modules require, at their top, every exporter (OTLP over HTTP, proto
+ * and gRPC for traces, metrics and logs; Zipkin, Prometheus), sdk-metrics, sdk-logs, the
+ * propagators and the declarative-configuration loader, whichever the environment selects; the
+ * service uses one trace exporter and none of the rest; likewise the OTLP transformer's index loads
+ * the metrics and logs serializers (and sdk-metrics, sdk-logs with them) for a trace exporter.
+ * Running those module bodies was about a tenth of start-up (docs/performance.md "Start-up"). In
+ * the bundle, sdk-node's own files and the transformer's index get
+ * each of those requires deferred to the first use of what it exports: a namespace
+ * (`const x_1 = require("pkg")`, used as `x_1.Name`) becomes a proxy that requires the package on
+ * its first property access, and a re-exported namespace (`exports.logs = require(...)`) a getter.
+ * The SDK runs the same code, in the same order of use; only modules it never uses are never run.
+ */
+const LAZY_REQUIRE_FILES = /[\\/]node_modules[\\/]@opentelemetry[\\/](sdk-node[\\/]build[\\/]src[\\/][\w-]+|otlp-transformer[\\/]build[\\/]src[\\/]index)\.js$/;
+/** Required eagerly: the API is already loaded by the time the SDK is, and its globals must be registered in order. */
+const EAGER_REQUIRES = new Set(['@opentelemetry/api']);
+const LAZY_HELPER =
+  'function __lazyRequire(load) { let loaded; const target = () => (loaded ??= load()); return new Proxy({}, { ' +
+  'get: (_, key) => target()[key], has: (_, key) => key in target(), ownKeys: () => Reflect.ownKeys(target()), ' +
+  'getOwnPropertyDescriptor: (_, key) => { const d = Object.getOwnPropertyDescriptor(target(), key); if (d) d.configurable = true; return d; } }); }\n';
+
+function lazyRequires(source) {
+  let changed = false;
+  const code = source
+    .replace(/^(const|var|let) (\w+) = require\(("[^"]+")\);$/gm, (line, kind, name, spec) => {
+      if (EAGER_REQUIRES.has(JSON.parse(spec))) return line;
+      changed = true;
+      return `${kind} ${name} = __lazyRequire(() => require(${spec}));`;
+    })
+    .replace(/^exports\.(\w+) = require\(("[^"]+")\);$/gm, (line, name, spec) => {
+      if (EAGER_REQUIRES.has(JSON.parse(spec))) return line;
+      changed = true;
+      return `Object.defineProperty(exports, "${name}", { enumerable: true, configurable: true, get: () => require(${spec}) });`;
+    });
+  return changed ? LAZY_HELPER + code : source;
+}
+
+const lazySdkNodeRequires = {
+  name: 'lazy-sdk-node-requires',
+  setup(build) {
+    build.onLoad({ filter: LAZY_REQUIRE_FILES }, (args) => ({ contents: lazyRequires(readFileSync(args.path, 'utf8')), loader: 'js' }));
+  },
+};
+
+const escapeUnit = (unit) => `\\u${unit.toString(16).padStart(4, '0')}`;
+
+/**
+ * esbuild writes ASCII-only code (`charset: 'ascii'`, its default) except inside regular
+ * expression literals, raw template strings and the licence comments, which it copies as they are. One such character
+ * (cel-js's duration pattern has `µs`) is enough for Node to decode the whole 3 MB bundle into a
+ * two-byte string: twice the memory for a source V8 keeps for the life of the process, and a
+ * slower read and compile-cache check at start (docs/performance.md "Start-up"). The bundle step
+ * runs this on each input file that has non-ASCII text, before esbuild reads it. It escapes
+ * the non-ASCII characters of regular expression literals as `\uXXXX`, which a pattern reads as
+ * the same character with or without the `u` flag (an astral character becomes its surrogate
+ * pair, one code point under `u`; `\µ`, an identity escape, becomes `\u00b5`), and those of
+ * comments (the licence notices kept at the end). Anything else non-ASCII (a raw template string,
+ * whose value an escape would change) is left and reported.
+ */
+function asciiRegexLiterals(source, sourceType = 'script') {
+  const ranges = [];
+  const onComment = (_block, text, start, end) => {
+    if (/[\u0080-\uffff]/.test(text)) ranges.push({ start, end });
+  };
+  for (const token of acorn.tokenizer(source, { ecmaVersion: 'latest', sourceType, allowHashBang: true, allowReturnOutsideFunction: true, onComment })) {
+    if (token.type === acorn.tokTypes.regexp && /[\u0080-\uffff]/.test(source.slice(token.start, token.end))) ranges.push({ start: token.start, end: token.end });
+  }
+  ranges.sort((a, b) => a.start - b.start);
+  let code = '';
+  let from = 0;
+  for (const { start, end } of ranges) {
+    const text = source.slice(start, end);
+    let escaped = '';
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit === 0x5c && i + 1 < text.length && text.charCodeAt(i + 1) > 0x7f) {
+        escaped += escapeUnit(text.charCodeAt(++i));
+      } else if (unit === 0x5c) {
+        escaped += text.slice(i, i + 2);
+        i++;
+      } else escaped += unit > 0x7f ? escapeUnit(unit) : text[i];
+    }
+    code += source.slice(from, start) + escaped;
+    from = end;
+  }
+  code += source.slice(from);
+  const left = [...code.matchAll(/[\u0080-\uffff]/g)].map((match) => match.index);
+  return { code, left };
+}
+
+if (require.main === module) {
+  bundle().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
+
+module.exports = { bundle, asciiRegexLiterals, lazyRequires, ENTRIES };

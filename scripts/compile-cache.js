@@ -9,8 +9,10 @@
  *   node scripts/compile-cache.js DIR [APP_DIR]     (APP_DIR: the built app, default this checkout)
  *
  * Node files the cache under DIR/v<version>-<arch>-<flags hash>-<uid>: it is used only by the same
- * Node version and the same user id, so run this with the image's Node.js as the runtime user
- * (65532). Entries are keyed by each file's absolute path and checked against its contents, so run
+ * Node version, the same user id and the same code-generation V8 flags, so run this with the
+ * image's Node.js as the runtime user (65532) and with the ENTRYPOINT's Node flags (the service is
+ * started with the flags this script was run with; `--always-sparkplug`, for one, changes the key,
+ * while heap sizes such as `--max-semi-space-size` or `NODE_OPTIONS=--max-old-space-size` do not). Entries are keyed by each file's absolute path and checked against its contents, so run
  * it in the directory layout the image has (/app/dist, /app/node_modules): a file that differs is a
  * cache miss, never a wrong result. The files are made world-readable (Node writes them 0600) so
  * the runtime reads them whoever owns them. Talks only to 127.0.0.1 on ports the service picks.
@@ -87,7 +89,7 @@ async function generate(cacheDir, { root = ROOT, timeoutMs = 60000 } = {}) {
     OTEL_TRACES_SAMPLER: 'always_off',
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
   };
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'entrypoint.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...process.execArgv, path.join(root, 'dist', 'entrypoint.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));

@@ -16,7 +16,6 @@ import {
   TELEMETRY_SYMBOL,
   instrumentationConfig,
   isSdkDisabled,
-  logsExportEnabled,
   resourceAttributes,
   tracingEnvDefaults,
 } from './observability/tracing';
@@ -73,8 +72,7 @@ function startTracing(): void {
     instrumentations: createInstrumentations(process.env),
     // No SDK meter provider: Prometheus metrics come from prom-client on METRICS_PORT.
     metricReaders: [],
-    // The SDK would default OTEL_LOGS_EXPORTER to otlp; here log export is opt-in.
-    ...(logsExportEnabled(process.env) ? {} : { logRecordProcessors: [] }),
+    // No logger provider unless OTEL_LOGS_EXPORTER asks for one: tracingEnvDefaults makes it `none`.
   });
   sdk.start();
 

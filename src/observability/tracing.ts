@@ -39,8 +39,10 @@ export const DEFAULT_BSP_MAX_EXPORT_BATCH_SIZE = '128';
 /**
  * Standard `OTEL_*` variables whose default differs from the SDK's, to apply before the SDK reads
  * the environment: parent-based 10% sampling instead of always-on (a ratio sampler named without
- * an argument gets 0.1 too; the SDK would use 1), and small, frequent span batches. Explicit
- * values are never overridden.
+ * an argument gets 0.1 too; the SDK would use 1), small, frequent span batches, and no log
+ * export (`OTEL_LOGS_EXPORTER=none`; the SDK would default to `otlp`): logs go to stdout, and with
+ * `none` the SDK sets up no logger provider at all, so sdk-logs is never even loaded
+ * (docs/performance.md "Start-up"). Explicit values are never overridden.
  */
 export function tracingEnvDefaults(env: Env): Record<string, string> {
   const defaults: Record<string, string> = {};
@@ -49,6 +51,7 @@ export function tracingEnvDefaults(env: Env): Record<string, string> {
   const sampler = env.OTEL_TRACES_SAMPLER?.trim() || DEFAULT_SAMPLER;
   if (!env.OTEL_TRACES_SAMPLER?.trim()) defaults.OTEL_TRACES_SAMPLER = sampler;
   if (sampler.endsWith('traceidratio') && !env.OTEL_TRACES_SAMPLER_ARG?.trim()) defaults.OTEL_TRACES_SAMPLER_ARG = DEFAULT_SAMPLER_RATIO;
+  if (!env.OTEL_LOGS_EXPORTER?.trim()) defaults.OTEL_LOGS_EXPORTER = 'none';
   return defaults;
 }
 

@@ -1,5 +1,7 @@
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +16,7 @@ import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver';
  * Run twice: on the tsc build, and on the esbuild bundles the image ships (scripts/bundle.js run on
  * a copy of dist/, the SDK and the app each in one file).
  */
-const { bundle } = require('../../scripts/bundle.js') as { bundle(distDir: string): void };
+const { bundle } = require('../../scripts/bundle.js') as { bundle(distDir: string): Promise<void> };
 
 interface Build {
   instrumentation: string;
@@ -24,13 +26,13 @@ const TSC_BUILD: Build = { instrumentation: join(ROOT, 'dist', 'instrumentation.
 let bundledDir: string | undefined;
 const BUNDLED_BUILD: Build = { instrumentation: '', main: '' };
 
-beforeAll(() => {
+beforeAll(async () => {
   // The image's layout: /app/dist (bundled), /app/node_modules (pino and the rest stay resolvable).
   bundledDir = mkdtempSync(join(tmpdir(), 'bundled-'));
   cpSync(join(ROOT, 'dist'), join(bundledDir, 'dist'), { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(bundledDir, 'package.json'));
   symlinkSync(join(ROOT, 'node_modules'), join(bundledDir, 'node_modules'));
-  bundle(join(bundledDir, 'dist'));
+  await bundle(join(bundledDir, 'dist'));
   BUNDLED_BUILD.instrumentation = join(bundledDir, 'dist', 'instrumentation.js');
   BUNDLED_BUILD.main = join(bundledDir, 'dist', 'main.js');
 }, 60000);
@@ -191,6 +193,22 @@ describe.each([
     expect(span.resource).toMatchObject({ 'service.name': 'okta-hook-eu', 'deployment.environment': 'staging' });
   });
 
+  it('exports no log records by default, and the call\'s log line as an OTLP log record with OTEL_LOGS_EXPORTER=otlp', async () => {
+    const quiet = await launch({});
+    await callHook(quiet.hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`);
+    expect(await stop(quiet.proc)).toBe(0);
+    await receiver.waitForSpan((s) => s.name === 'POST /hooks/token');
+    expect(receiver.requests.filter((r) => r.path === '/v1/logs')).toEqual([]);
+
+    const { proc, hook } = await launch({ OTEL_LOGS_EXPORTER: 'otlp', OTEL_BLRP_SCHEDULE_DELAY: '600000' });
+    await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`);
+    expect(await stop(proc)).toBe(0);
+    const deadline = Date.now() + 5000;
+    while (!receiver.logs.some((l) => l.body === 'token hook call') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const record = receiver.logs.find((l) => l.body === 'token hook call');
+    expect(record).toMatchObject({ traceId: TRACE_SAMPLED, scope: expect.stringContaining('pino') });
+  });
+
   it('does nothing with OTEL_SDK_DISABLED=true: no export, no trace fields in logs', async () => {
     const { proc, hook } = await launch({ OTEL_SDK_DISABLED: 'true' });
     expect((await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`)).status).toBe(200);
@@ -204,6 +222,24 @@ describe.each([
     expect(line).not.toContain('trace_id');
   });
 
+  it('exports over OTLP/gRPC when asked (the gRPC library is required from node_modules, not bundled)', async () => {
+    // A TCP listener that records what arrives: a gRPC exporter opens an HTTP/2 connection (its preface first).
+    const received: Buffer[] = [];
+    const grpc = createNetServer((socket) => socket.on('data', (chunk: Buffer) => received.push(chunk)));
+    grpc.listen(0, '127.0.0.1');
+    await once(grpc, 'listening');
+    try {
+      const { port } = grpc.address() as AddressInfo;
+      const { proc, hook } = await launch({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` });
+      expect((await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`)).status).toBe(200);
+      expect(await stop(proc)).toBe(0);
+      expect(proc.stderr()).not.toContain('tracing disabled');
+      expect(Buffer.concat(received).toString('latin1')).toMatch(/^PRI \* HTTP\/2\.0/);
+    } finally {
+      grpc.close();
+    }
+  });
+
   it('still serves when the collector is unreachable, and shutdown does not hang on the flush', async () => {
     const deadPort = await freePort();
     const { proc, hook } = await launch({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${deadPort}`, OTEL_TRACES_SAMPLER: 'always_on' });
@@ -211,5 +247,27 @@ describe.each([
     const started = Date.now();
     expect(await stop(proc)).toBe(0);
     expect(Date.now() - started).toBeLessThan(8000);
+  });
+});
+
+describe('the image bundles (scripts/bundle.js)', () => {
+  it('are ASCII only, so Node keeps each bundle\'s source as a one-byte string (half the memory of a two-byte one)', () => {
+    for (const file of [BUNDLED_BUILD.instrumentation, BUNDLED_BUILD.main]) {
+      const text = readFileSync(file, 'utf8');
+      expect(text.length).toBeGreaterThan(100_000);
+      expect(text.search(/[\u0080-\uffff]/)).toBe(-1);
+    }
+  });
+
+  it('hold one copy of the MIME database (package.json overrides type-is and mime-types to the versions Koa uses)', () => {
+    const main = readFileSync(BUNDLED_BUILD.main, 'utf8');
+    expect(main.split('"application/1d-interleaved-parityfec"').length - 1).toBe(1);
+  });
+
+  it('leave the exporters the service does not use by default out of the tracing bootstrap (gRPC, protobufjs, the config-file loader)', () => {
+    const bootstrap = readFileSync(BUNDLED_BUILD.instrumentation, 'utf8');
+    for (const external of ['@grpc/grpc-js', '@opentelemetry/configuration', 'yaml']) expect(bootstrap).toContain(`require("${external}")`);
+    expect(bootstrap).not.toContain('node_modules/@grpc/grpc-js/');
+    expect(bootstrap.length).toBeLessThan(1_200_000);
   });
 });

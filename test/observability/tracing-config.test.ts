@@ -19,14 +19,15 @@ describe('tracing settings from the environment', () => {
     expect(isSdkDisabled({})).toBe(false);
   });
 
-  it('defaults the sampler to parent-based 10% and span batches to 128 spans every second, and keeps explicit choices', () => {
-    const batching = { OTEL_BSP_SCHEDULE_DELAY: '1000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '128' };
+  it('defaults the sampler to parent-based 10%, span batches to 128 spans every second and log export to none, and keeps explicit choices', () => {
+    const batching = { OTEL_BSP_SCHEDULE_DELAY: '1000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '128', OTEL_LOGS_EXPORTER: 'none' };
     expect(tracingEnvDefaults({})).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1', ...batching });
     expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER_ARG: '0.5' })).toEqual({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', ...batching });
     expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'traceidratio' })).toEqual({ OTEL_TRACES_SAMPLER_ARG: '0.1', ...batching });
     expect(tracingEnvDefaults({ OTEL_TRACES_SAMPLER: 'always_on' })).toEqual(batching);
-    const explicit = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1', OTEL_BSP_SCHEDULE_DELAY: '5000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512' };
+    const explicit = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1', OTEL_BSP_SCHEDULE_DELAY: '5000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512', OTEL_LOGS_EXPORTER: 'otlp' };
     expect(tracingEnvDefaults(explicit)).toEqual({});
+    expect(tracingEnvDefaults({ ...explicit, OTEL_LOGS_EXPORTER: 'none' })).toEqual({});
   });
 
   it('names the service and adds the Kubernetes attributes given by the downward API', () => {

@@ -50,10 +50,10 @@ function imageLayout(): string {
   return app;
 }
 
-function generate(app: string, cacheDir: string): { status: number | null; stdout: string; stderr: string } {
+function generate(app: string, cacheDir: string, nodeFlags: string[] = []): { status: number | null; stdout: string; stderr: string } {
   mkdirSync(cacheDir);
   if (asRoot) chownSync(cacheDir, RUNTIME_UID, RUNTIME_UID);
-  const result = spawnSync(NODE!, [join(ROOT, 'scripts', 'compile-cache.js'), cacheDir, app], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 90000, ...runAs });
+  const result = spawnSync(NODE!, [...nodeFlags, join(ROOT, 'scripts', 'compile-cache.js'), cacheDir, app], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 90000, ...runAs });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -66,11 +66,11 @@ function snapshot(dir: string): string[] {
 }
 
 /** Starts the app's dist/entrypoint.js with no arguments (the service), returns its ready line, stops it with SIGTERM. */
-async function startAndStop(app: string, options: SpawnOptions = {}): Promise<{ ready: Record<string, unknown>; code: number | null; stderr: string; startupSeries: string[] }> {
+async function startAndStop(app: string, options: SpawnOptions = {}, nodeFlags: string[] = [], extraEnv: Record<string, string> = {}): Promise<{ ready: Record<string, unknown>; code: number | null; stderr: string; startupSeries: string[] }> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'development', HOOK_SECRET: 'compile-cache-test', HOOK_HOST: '127.0.0.1', HOOK_PORT: String(port), METRICS_HOST: '127.0.0.1', METRICS_PORT: String(metricsPort), OTEL_SDK_DISABLED: 'true', SHUTDOWN_DELAY_MS: '0', RULES_FILE: join(ROOT, 'examples', 'rules.yaml'), RULES_WATCH: 'false' };
-  const child = spawn(NODE!, [join(app, 'dist', 'entrypoint.js')], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  const env = { ...extraEnv, PATH: process.env.PATH ?? '', NODE_ENV: 'development', HOOK_SECRET: 'compile-cache-test', HOOK_HOST: '127.0.0.1', HOOK_PORT: String(port), METRICS_HOST: '127.0.0.1', METRICS_PORT: String(metricsPort), OTEL_SDK_DISABLED: 'true', SHUTDOWN_DELAY_MS: '0', RULES_FILE: join(ROOT, 'examples', 'rules.yaml'), RULES_WATCH: 'false' };
+  const child = spawn(NODE!, [...nodeFlags, join(app, 'dist', 'entrypoint.js')], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], ...options });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -157,6 +157,28 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
     expect(ready.compileCache).toBe(join(cacheDir, readdirSync(cacheDir)[0]!));
     expect(snapshot(cacheDir)).toEqual(before);
   }, 60000);
+
+  it('a cache made by scripts/compile-cache.js run with a code-generation flag is used by a service started with that flag (Node keys entries by such flags; the Dockerfile runs it with the ENTRYPOINT\'s)', async () => {
+    // imageLayout() points NODE at a copy inside the new layout when run as root: put it back after.
+    const node = NODE;
+    const flagged = imageLayout();
+    try {
+      const flags = ['--always-sparkplug'];
+      const cacheDir = join(flagged, '.compile-cache');
+      expect(generate(flagged, cacheDir, flags).status).toBe(0);
+      const [versionDir] = readdirSync(cacheDir);
+      const { code, stderr } = await startAndStop(flagged, runAs, flags, { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+      expect(code).toBe(0);
+      expect(stderr).toContain(join(cacheDir, versionDir!));
+      expect(stderr).toMatch(/V8 code cache for CommonJS \S+\/dist\/main\.js was accepted/);
+      // Without the flag the same cache is another key: nothing of it is used.
+      const without = await startAndStop(flagged, runAs, [], { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+      expect(without.stderr).not.toMatch(/dist\/main\.js was accepted/);
+    } finally {
+      NODE = node;
+      rmSync(join(flagged, '..'), { recursive: true, force: true });
+    }
+  }, 120000);
 
   it('NODE_DISABLE_COMPILE_CACHE=1 turns the shipped cache off', async () => {
     const port = await freePort();

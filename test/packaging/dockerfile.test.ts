@@ -177,7 +177,10 @@ describe('Dockerfile', () => {
     const users = cache.instructions.filter((i) => i.getKeyword() === 'USER').map((u) => u.getArgumentsContent());
     expect(users).toEqual(inFinal('USER').map((u) => u.getArgumentsContent()));
     const generate = cache.instructions.filter((i) => i.getKeyword() === 'RUN').at(-1)!;
-    expect(execForm(generate)).toEqual(['/nodejs/bin/node', 'scripts/compile-cache.js', '/app/.compile-cache']);
+    // Made with the ENTRYPOINT's Node flags, which are part of the cache's key (scripts/compile-cache.js passes them on).
+    const entrypointFlags = execForm(inFinal('ENTRYPOINT')[0]!).slice(1, -1);
+    expect(execForm(generate)).toEqual(['/nodejs/bin/node', ...entrypointFlags, 'scripts/compile-cache.js', '/app/.compile-cache']);
+    expect(readFileSync(path.join(repoRoot, 'scripts/compile-cache.js'), 'utf8')).toContain('[...process.execArgv, ');
     expect(cache.instructions.indexOf(generate)).toBeGreaterThan(cache.instructions.findIndex((i) => i.getKeyword() === 'USER'));
     const finalCopies = inFinal('COPY').map((c) => ({ from: flagsOf(c).get('from'), args: c.getArgumentsContent() }));
     expect(finalCopies).toContainEqual({ from: 'compile-cache', args: '/app/.compile-cache ./.compile-cache' });

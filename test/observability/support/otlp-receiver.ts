@@ -1,6 +1,6 @@
 /**
- * A minimal OTLP/HTTP trace receiver on 127.0.0.1 that accepts the JSON encoding
- * (`application/json`, as `http/json` exporters send) and keeps the decoded spans.
+ * A minimal OTLP/HTTP trace and log receiver on 127.0.0.1 that accepts the JSON encoding
+ * (`application/json`, as `http/json` exporters send) and keeps the decoded spans and log records.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -30,6 +30,18 @@ interface OtlpRequest {
   resourceSpans?: Array<{ resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: Array<{ scope?: { name?: string }; spans?: OtlpSpan[] }> }>;
 }
 
+interface OtlpLogsRequest {
+  resourceLogs?: Array<{ scopeLogs?: Array<{ scope?: { name?: string }; logRecords?: Array<{ body?: OtlpAnyValue; traceId?: string; severityText?: string; attributes?: OtlpKeyValue[] }> }> }>;
+}
+
+export interface ReceivedLog {
+  body: unknown;
+  traceId?: string;
+  severityText?: string;
+  scope?: string;
+  attributes: Record<string, unknown>;
+}
+
 export interface ReceivedSpan {
   name: string;
   traceId: string;
@@ -57,6 +69,7 @@ const toRecord = (attributes: OtlpKeyValue[] | undefined): Record<string, unknow
 export interface OtlpReceiver {
   url: string;
   spans: ReceivedSpan[];
+  logs: ReceivedLog[];
   requests: Array<{ path: string; contentType: string; headers: IncomingHttpHeaders }>;
   /** Resolves when a span satisfying the predicate arrived (rejects after timeoutMs). */
   waitForSpan(predicate: (span: ReceivedSpan) => boolean, timeoutMs?: number): Promise<ReceivedSpan>;
@@ -65,6 +78,7 @@ export interface OtlpReceiver {
 
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
+  const logs: ReceivedLog[] = [];
   const requests: OtlpReceiver['requests'] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -72,8 +86,20 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('end', () => {
       const contentType = req.headers['content-type'] ?? '';
       requests.push({ path: req.url ?? '', contentType, headers: req.headers });
-      if (req.method !== 'POST' || req.url !== '/v1/traces' || !contentType.startsWith('application/json')) {
+      if (req.method !== 'POST' || !['/v1/traces', '/v1/logs'].includes(req.url ?? '') || !contentType.startsWith('application/json')) {
         res.writeHead(415, { 'content-type': 'application/json' }).end('{}');
+        return;
+      }
+      if (req.url === '/v1/logs') {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpLogsRequest;
+        for (const resourceLogs of body.resourceLogs ?? []) {
+          for (const scopeLogs of resourceLogs.scopeLogs ?? []) {
+            for (const record of scopeLogs.logRecords ?? []) {
+              logs.push({ body: record.body ? plain(record.body) : undefined, traceId: record.traceId, severityText: record.severityText, scope: scopeLogs.scope?.name, attributes: toRecord(record.attributes) });
+            }
+          }
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         return;
       }
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest;
@@ -104,6 +130,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     url: `http://127.0.0.1:${port}`,
     spans,
+    logs,
     requests,
     async waitForSpan(predicate, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
