@@ -158,6 +158,15 @@ describe('RE2 syntax and semantics', () => {
     expect(performance.now() - started).toBeLessThan(FINISHED_MS);
   });
 
+  it.each([
+    ['a comprehension (exists)', '[s, "x"].exists(v, v.matches("(?i)^JORDAN"))'],
+    ['a map and filter', '[s].map(v, v.upperAscii()).filter(v, matches(v, "(?i)^jordan")).size() == 1'],
+    ['cel.bind (a pattern that is not a literal)', 'cel.bind(p, "(?i)^JORDAN", s.matches(p))'],
+    ['a ternary and an optional', '(s.size() > 0 ? s : "").matches("(?i)^JORDAN") && optional.of(s).value().matches("^(a+)+$|jordan")'],
+  ])('matches() inside %s is RE2 too ((?i), which JavaScript refuses)', (_label, expression) => {
+    expect(evaluateBool(expression, { s: 'jordan.lee' })).toBe(true);
+  });
+
   it('arguments that are not strings get the usual no_matching_overload error, as before', async () => {
     const engine = engineFor(`rules:
   - name: typed
