@@ -9,11 +9,14 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import type { Environment } from '@marcbachmann/cel-js';
+import { ConfigError, loadRulesLimits } from './config';
 import { targetLabel } from './hook/decision';
 import { parseTokenHookEvent } from './hook/parse';
 import type { JsonValue, TokenHookEvent } from './hook/types';
 import { LookupSet } from './lookups/set';
 import { LookupSetupError, type LookupDefinition, type LookupOutcome, type LookupType } from './lookups/types';
+import { createRulesEnvironment, LOOKUP_VARIABLE } from './rules/cel';
 import { RulesEngine, type LookupResolver } from './rules/engine';
 import { explain, formatExplainText, lookupTarget } from './rules/explain';
 import type { Diagnostic } from './rules/load';
@@ -37,28 +40,40 @@ export const EXIT_USAGE = 2;
 export interface CliIO {
   out(text: string): void;
   err(text: string): void;
+  /**
+   * Environment variables read by the commands: the service's CEL limits (`RULES_MAX_COST`,
+   * `RULES_MAX_ITERATIONS`, `RULES_MAX_EVALUATION_MS`). The entry point passes `process.env`.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
+
+const LIMITS_HELP = `  --max-cost N   CEL cost budget of one expression (default: RULES_MAX_COST, else 1000000)
+The CEL limits are the service's: RULES_MAX_COST, RULES_MAX_ITERATIONS and RULES_MAX_EVALUATION_MS
+are read from the environment (same defaults and bounds), so rules are judged as they would be
+by the deployment with those settings.`;
 
 const COMMANDS: Record<string, { synopsis: string; help: string }> = {
   check: {
-    synopsis: 'okta-token-hook check [--strict] RULES_FILE...',
+    synopsis: 'okta-token-hook check [--strict] [--max-cost N] RULES_FILE...',
     help: `Validate rules files (YAML or JSON) or rules directories exactly as the service does at
 startup, plus warnings (rules that can never match, claims always overridden by a later rule, rule
 sets that overlap). Several at once.
-  --strict   warnings fail the check too (exit 1)`,
+  --strict       warnings fail the check too (exit 1)
+${LIMITS_HELP}`,
   },
   explain: {
     synopsis:
-      'okta-token-hook explain --rules RULES_FILE (--request PAYLOAD.json | --template NAME) [--set PATH=JSON]... [--lookup NAME=VALUE]... [--json] [--no-debug-context] [--deadline-ms N] [--offline]',
+      'okta-token-hook explain --rules RULES_FILE (--request PAYLOAD.json | --template NAME) [--set PATH=JSON]... [--lookup NAME=VALUE]... [--json] [--no-debug-context] [--deadline-ms N] [--offline] [--max-cost N]',
     help: `Evaluate the rules against an Okta token hook payload and show, per rule, whether it matched,
 what it changed in which token, every skipped change and why, and the exact response.
 Lookups the matching rules need are called for real, within --deadline-ms (default 1500, as
 HOOK_DEADLINE_MS); --offline calls none and treats them as failed (shows fallbacks/onError).
---template, --set and --lookup work as for preview (see okta-token-hook preview --help).`,
+--template, --set and --lookup work as for preview (see okta-token-hook preview --help).
+${LIMITS_HELP}`,
   },
   preview: {
     synopsis:
-      'okta-token-hook preview --rules RULES_FILE (--request PAYLOAD.json | --template NAME) [--set PATH=JSON]... [--lookup NAME=VALUE]... [--json] [--offline] [--deadline-ms N]',
+      'okta-token-hook preview --rules RULES_FILE (--request PAYLOAD.json | --template NAME) [--set PATH=JSON]... [--lookup NAME=VALUE]... [--json] [--offline] [--deadline-ms N] [--max-cost N]',
     help: `Show the ID and access tokens Okta would mint: every claim before and after the hook's patch
 (+ added, - removed, ~ changed), the lifetimes, or the deny message the client gets. The
 response is applied with Okta's own rules, so what Okta would reject is shown as such.
@@ -68,15 +83,17 @@ response is applied with Okta's own rules, so what Okta would reject is shown as
   --lookup NAME=VALUE  stub a lookup instead of calling it: a JSON value, @file.json, or one of
                        ${STUB_STATUSES.join(', ')}; lookups not stubbed are called for real
                        (--offline: treated as failed)
-  --json               machine-readable output`,
+  --json               machine-readable output
+${LIMITS_HELP}`,
   },
   test: {
-    synopsis: 'okta-token-hook test [--junit FILE] [--verbose] TEST_FILE|GLOB...',
+    synopsis: 'okta-token-hook test [--junit FILE] [--verbose] [--max-cost N] TEST_FILE|GLOB...',
     help: `Run rule tests (YAML files such as rules.test.yaml: a rules file and cases, each with a request,
 lookup stubs and expectations on the resulting tokens). Prints every failing case with expected
 vs actual per token, rules no case matched, and "N passed, N failed". No network is used.
   --junit FILE   also write a JUnit XML report
-  --verbose      list passing cases too`,
+  --verbose      list passing cases too
+${LIMITS_HELP}`,
   },
 };
 
@@ -110,7 +127,7 @@ function formatDiagnostic(diagnostic: Diagnostic): string {
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** Reads and validates the rules; I/O problems are usage errors (2), invalid rules exit 1. */
-async function loadRules(file: string, io: CliIO): Promise<{ ruleSet: RuleSet; warnings: Diagnostic[] } | number> {
+async function loadRules(file: string, io: CliIO, env: Environment): Promise<{ ruleSet: RuleSet; warnings: Diagnostic[] } | number> {
   let source: RulesSource;
   try {
     source = await readRulesSource(file);
@@ -118,7 +135,7 @@ async function loadRules(file: string, io: CliIO): Promise<{ ruleSet: RuleSet; w
     io.err(`${err instanceof RulesFileError ? err.errors.join('\n') : String(err)}\n`);
     return EXIT_USAGE;
   }
-  const parsed = source.parse();
+  const parsed = source.parse({ env });
   if (!parsed.ok) {
     for (const diagnostic of [...parsed.diagnostics, ...parsed.warnings]) io.err(formatDiagnostic(diagnostic));
     io.err(`${file}: ${plural(parsed.errors.length, 'error')}; the service would refuse to start with this file\n`);
@@ -174,16 +191,39 @@ class MixedLookups implements LookupResolver {
   }
 }
 
+/** `--max-cost`, shared by the commands that compile rules. */
+const LIMIT_OPTIONS = { 'max-cost': { type: 'string' } } as const;
+
+/**
+ * The CEL environment rules are compiled in, under the service's limits: RULES_MAX_* from the
+ * environment (validated as at startup), `--max-cost` over RULES_MAX_COST.
+ */
+function rulesEnvironment(io: CliIO, maxCostFlag: string | undefined): Environment {
+  let limits: ReturnType<typeof loadRulesLimits>;
+  try {
+    limits = loadRulesLimits({ ...io.env, ...(maxCostFlag !== undefined ? { RULES_MAX_COST: maxCostFlag } : {}) });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new UsageError(maxCostFlag !== undefined ? `${err.message} (--max-cost or the environment)` : err.message);
+  }
+  return createRulesEnvironment([LOOKUP_VARIABLE], limits);
+}
+
 async function check(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { strict: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { strict: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' }, ...LIMIT_OPTIONS },
+  });
   if (values.help) {
     io.out(commandHelp('check'));
     return EXIT_OK;
   }
   if (positionals.length === 0) throw new UsageError('check needs at least one RULES_FILE');
+  const env = rulesEnvironment(io, values['max-cost']);
   let code = EXIT_OK;
   for (const file of positionals) {
-    const loaded = await loadRules(file, io);
+    const loaded = await loadRules(file, io, env);
     if (typeof loaded === 'number') {
       code = Math.max(code, loaded);
       continue;
@@ -297,6 +337,7 @@ const EVALUATE_OPTIONS = {
   'deadline-ms': { type: 'string', default: '1500' },
   offline: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h' },
+  ...LIMIT_OPTIONS,
 } as const;
 
 /** explain and preview: same inputs, same engine and builder as the service; only the report differs. */
@@ -312,7 +353,7 @@ async function evaluateCommand(command: 'explain' | 'preview', args: string[], i
   if (!values.rules) throw new UsageError(`${command} needs --rules RULES_FILE`);
   if (!values.request && !values.template) throw new UsageError(`${command} needs --request PAYLOAD.json${command === 'preview' ? ' or --template NAME' : ''}`);
 
-  const loaded = await loadRules(values.rules, io);
+  const loaded = await loadRules(values.rules, io, rulesEnvironment(io, values['max-cost']));
   if (typeof loaded === 'number') return loaded;
   const { ruleSet } = loaded;
   const event = await loadRequest(values, io);
@@ -355,18 +396,19 @@ async function testCommand(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { junit: { type: 'string' }, verbose: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { junit: { type: 'string' }, verbose: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' }, ...LIMIT_OPTIONS },
   });
   if (values.help) {
     io.out(commandHelp('test'));
     return EXIT_OK;
   }
+  const env = rulesEnvironment(io, values['max-cost']);
   if (positionals.length === 0) throw new UsageError('test needs at least one TEST_FILE or glob (e.g. "examples/*.test.yaml")');
   const { files, unmatched } = await expandFileArguments(positionals);
   for (const pattern of unmatched) io.err(`okta-token-hook test: no file matches ${pattern}\n`);
   if (files.length === 0) return EXIT_USAGE;
   const results = [];
-  for (const file of files) results.push(await runTestFile(file));
+  for (const file of files) results.push(await runTestFile(file, { env }));
   io.out(formatTestText(results, { verbose: values.verbose }));
   if (values.junit) {
     try {
@@ -421,6 +463,7 @@ if (require.main === module) {
   runCli(process.argv.slice(2), {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
+    env: process.env,
   }).then(
     (code) => {
       process.exitCode = code;

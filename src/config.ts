@@ -243,7 +243,7 @@ const schema = {
       env: 'RULES_WATCH',
     },
     maxCost: {
-      doc: 'Static cost budget of one CEL expression, checked at load and reload: about the number of steps one evaluation takes, a comprehension over a list of unknown length counting 100 iterations. Costlier expressions are refused.',
+      doc: 'Static cost budget of one CEL expression, checked at load and reload: about the number of steps one evaluation takes, a comprehension over a list of unknown length counting 100 iterations. Costlier expressions are refused. okta-token-hook check, explain, preview and test read the RULES_MAX_* variables too (or --max-cost).',
       format: positiveInt(1000, 1000000000),
       default: 1000000,
       env: 'RULES_MAX_COST',
@@ -397,6 +397,27 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   const config = conf.getProperties() as unknown as Config;
   validateCombination(config);
   return deepFreeze(config);
+}
+
+/**
+ * The CEL limits of the rules (`RULES_MAX_COST`, `RULES_MAX_ITERATIONS`, `RULES_MAX_EVALUATION_MS`)
+ * read and validated exactly as the service reads them, without the rest of the configuration:
+ * for the command line (`check`, `explain`, `preview`, `test`), which must judge a rules file
+ * under the same budget as the deployment it is meant for.
+ */
+export function loadRulesLimits(env: Record<string, string | undefined>): { maxCost: number; maxIterations: number; maxEvaluationMs: number } {
+  const cleanEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) cleanEnv[key] = value;
+  const { maxCost, maxIterations, maxEvaluationMs } = schema.rules;
+  const conf = convict({ rules: { maxCost, maxIterations, maxEvaluationMs } }, { env: cleanEnv, args: [] });
+  try {
+    conf.validate({ allowed: 'warn' });
+  } catch (err) {
+    // Name the variable, as the command line user sets it: `RULES_MAX_COST (rules.maxCost): ...`.
+    const message = (err as Error).message.replace(/\brules\.(maxCost|maxIterations|maxEvaluationMs)\b/g, (key, name: 'maxCost' | 'maxIterations' | 'maxEvaluationMs') => `${schema.rules[name].env} (${key})`);
+    throw new ConfigError(`Invalid configuration: ${message}`);
+  }
+  return conf.get('rules') as { maxCost: number; maxIterations: number; maxEvaluationMs: number };
 }
 
 /** Markdown table of every key, used to keep docs/reference/configuration.md in sync (see test). */

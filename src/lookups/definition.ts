@@ -22,6 +22,7 @@ import {
   type Template,
 } from './types';
 import { describe, isPlainObject, ProblemCollector, type Path, type Problem } from '../shared/values';
+import { compilePattern, RegexError, type CompiledPattern } from '../rules/regex';
 
 export type LookupProblem = Problem;
 
@@ -368,7 +369,7 @@ class LookupValidator extends ProblemCollector {
     }
     const userId = this.expression(value.userId ?? LOOKUP_DEFAULTS.oktaGroups.userId, [...path, 'userId']);
     const auth = value.auth === undefined ? (this.add([...path, 'auth'], 'is required (apiTokenFile, or oauth)'), undefined) : this.oktaAuth(value.auth, [...path, 'auth']);
-    const filter: { prefix?: string; regex?: RegExp } = {};
+    const filter: { prefix?: string; regex?: CompiledPattern } = {};
     if (value.filter !== undefined && this.mapping(value.filter, [...path, 'filter'], 'a mapping with prefix and/or regex')) {
       const f = value.filter;
       this.unknownKeys(f, ['prefix', 'regex'], [...path, 'filter']);
@@ -376,10 +377,12 @@ class LookupValidator extends ProblemCollector {
       if (f.regex !== undefined && this.string(f.regex, [...path, 'filter', 'regex'], 'a regular expression')) {
         if (f.regex.length > 512) this.add([...path, 'filter', 'regex'], 'is longer than 512 characters');
         else {
+          // RE2, as CEL's matches(): linear in the group name, whatever the pattern.
           try {
-            filter.regex = new RegExp(f.regex, 'u');
+            filter.regex = compilePattern(f.regex, 'RE2 syntax, as matches() in rules');
           } catch (err) {
-            this.add([...path, 'filter', 'regex'], `is not a valid regular expression (${(err as Error).message})`);
+            if (!(err instanceof RegexError)) throw err;
+            this.add([...path, 'filter', 'regex'], `is not a valid regular expression (${err.message})`);
           }
         }
       }

@@ -5,6 +5,7 @@
  */
 import type { JsonValue } from '../hook/types';
 import type { CompiledExpression } from '../rules/cel';
+import type { CompiledPattern } from '../rules/regex';
 
 export type LookupType = 'http' | 'oktaGroups';
 export const LOOKUP_TYPES: readonly LookupType[] = ['http', 'oktaGroups'];
@@ -85,7 +86,7 @@ export interface OktaGroupsLookupDefinition extends LookupDefinitionBase {
   userId: CompiledExpression;
   auth: OktaAuth;
   /** Both must match when both are set. */
-  filter: { prefix?: string; regex?: RegExp };
+  filter: { prefix?: string; regex?: CompiledPattern };
   /** `names`: list of group names; `objects`: list of {id, name, type}. */
   result: 'names' | 'objects';
   pageSize: number;

@@ -7,9 +7,10 @@
  * therefore converted to BigInt on the way in (so `user.profile.age + 1` works), and CEL results
  * are converted back to JSON-safe values on the way out.
  */
-import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
+import { Environment, EvaluationError, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
 import type { JsonValue } from '../hook/types';
 import { setOwn } from '../shared/values';
+import { compilePattern, PatternCache, RegexError, type CompiledPattern } from './regex';
 
 /** A CEL variable available to rules, with the type the checker sees and its description in docs/rules/reference.md. */
 export interface CelVariable {
@@ -81,8 +82,25 @@ export function createRulesEnvironment(extraVariables: readonly CelVariable[] = 
   for (const variable of [...CEL_VARIABLES, ...extraVariables]) {
     env.registerVariable(variable.name, variable.type, { description: variable.description });
   }
+  registerRegexFunctions(env);
   ENVIRONMENT_LIMITS.set(env, { ...DEFAULT_RULES_LIMITS, ...limits });
   return env;
+}
+
+/**
+ * Patterns of `matches()` that are not literals (`s.matches(lookup.x.pattern)`), compiled at run
+ * time: one bounded cache for the process, so attacker-chosen patterns cannot grow memory.
+ */
+export const DYNAMIC_PATTERNS = new PatternCache();
+
+/**
+ * Declares CEL's global form `matches(string, string)` (cel-js only has the receiver form
+ * `string.matches(string)`), matched with RE2 like the receiver form (see `installRegexMatching`).
+ */
+export function registerRegexFunctions(env: Environment): void {
+  env.registerFunction('matches(string, string): bool', (input: string, pattern: string) => DYNAMIC_PATTERNS.get(pattern).test(input), {
+    description: 'Whether the string matches the RE2 regular expression (partial match; linear time)',
+  });
 }
 
 /** The limits expressions compiled in `env` get. */
@@ -143,6 +161,8 @@ export function compileExpression(env: Environment, source: string, expect: 'boo
   if (droppedKey !== undefined) {
     return { ok: false, message: `map key "${droppedKey}" is not supported in CEL map literals (the CEL engine drops it); build the claim with another key` };
   }
+  const regex = installRegexMatching(run.ast, source);
+  if (!regex.ok) return regex;
   const limits = rulesLimitsOf(env);
   const cost = estimateCost(run.ast);
   if (cost > limits.maxCost) {
@@ -151,7 +171,82 @@ export function compileExpression(env: Environment, source: string, expect: 'boo
       message: `is too expensive: estimated cost ${formatCost(cost)} is above the budget of ${formatCost(limits.maxCost)} (nested comprehensions over lists multiply; a list of unknown length counts as ${ASSUMED_LIST_SIZE} elements)`,
     };
   }
-  return { ok: true, expression: { source, type, references: collectReferences(run.ast), run: metered(run, limits) } };
+  return { ok: true, expression: { source, type, references: collectReferences(run.ast), run: metered(run, limits, regex.calls > 0) } };
+}
+
+/**
+ * cel-js implements `matches` with JavaScript's backtracking RegExp, compiled on every call: one
+ * hostile input (`"aaaa…!".matches("^(a+)+$")`) holds the event loop for minutes, beyond the reach
+ * of any evaluation deadline. cel-js cannot replace a builtin overload (a second
+ * `string.matches(string)` is refused as overlapping), so after the type check every `matches` call
+ * node gets an RE2 handler instead (`regex.ts`: linear time). A literal pattern is compiled here,
+ * once, and an invalid one is a compile error; any other pattern goes through `DYNAMIC_PATTERNS`.
+ * Arguments that are not strings go to cel-js' own handler, which raises its usual
+ * `no_matching_overload`. Like `meterNode`, the handler is an accessor, so a later type check
+ * (which assigns `handle` again) cannot bring the RegExp back.
+ */
+function installRegexMatching(ast: ASTNode, source: string): { ok: true; calls: number } | { ok: false; message: string } {
+  let calls = 0;
+  const stack: ASTNode[] = [ast];
+  while (stack.length > 0) {
+    const node = stack.pop() as ASTNode;
+    stack.push(...childNodes(node));
+    const call = regexCall(node);
+    if (!call) continue;
+    let literal: CompiledPattern | undefined;
+    if (call.pattern.op === 'value' && typeof call.pattern.args === 'string') {
+      try {
+        literal = compilePattern(call.pattern.args);
+      } catch (err) {
+        if (!(err instanceof RegexError)) throw err;
+        const { start, end } = call.pattern as unknown as { start: number; end: number };
+        return { ok: false, message: `${err.message} (at column ${start + 1}: \`${source.slice(start, Math.min(end, start + 40))}\`)` };
+      }
+    }
+    replaceMatchHandle(node, literal);
+    calls++;
+  }
+  return { ok: true, calls };
+}
+
+/** `s.matches(p)` or `matches(s, p)`: the node and its pattern argument. */
+function regexCall(node: ASTNode): { pattern: ASTNode } | undefined {
+  const args = node.args as unknown[];
+  if (node.op === 'rcall' && args[0] === 'matches' && Array.isArray(args[2]) && args[2].length === 1 && isAstNode(args[2][0])) return { pattern: args[2][0] };
+  if (node.op === 'call' && args[0] === 'matches' && Array.isArray(args[1]) && args[1].length === 2 && isAstNode(args[1][1])) return { pattern: args[1][1] };
+  return undefined;
+}
+
+type Handle = (args: unknown[], ...rest: unknown[]) => unknown;
+
+function replaceMatchHandle(node: ASTNode, literal: CompiledPattern | undefined): void {
+  const target = node as unknown as { handle?: Handle };
+  let inner = target.handle;
+  if (typeof inner !== 'function') throw new Error('internal error: cel-js did not prepare a matches() call for evaluation (unsupported cel-js version?)');
+  // Both forms receive [input, pattern]: `rcall` as [receiver, ...args], `call` as its args.
+  const handle: Handle = function (this: unknown, args, ...rest) {
+    // An argument that is a promise (async functions; none are registered today): resolve, then match here.
+    if ((args as unknown) instanceof Promise) return (args as unknown as Promise<unknown[]>).then((resolved) => handle.call(this, resolved, ...rest));
+    const input = args[0];
+    const pattern = args[1];
+    if (typeof input !== 'string' || typeof pattern !== 'string') return (inner as Handle).call(this, args, ...rest);
+    let matched: boolean;
+    try {
+      matched = (literal ?? DYNAMIC_PATTERNS.get(pattern)).test(input);
+    } catch (err) {
+      if (err instanceof RegexError) throw new EvaluationError({ code: err.code, message: err.message, node });
+      throw err;
+    }
+    checkClock();
+    return matched;
+  };
+  Object.defineProperty(target, 'handle', {
+    configurable: true,
+    get: () => handle,
+    set: (fn: Handle) => {
+      inner = fn;
+    },
+  });
 }
 
 const formatCost = (cost: number): string => (Number.isFinite(cost) ? Math.round(cost).toLocaleString('en-US') : 'unbounded');
@@ -268,6 +363,17 @@ function tick(): void {
   }
 }
 
+/** After each regular expression match: the call's time budget holds across many matches too. */
+function checkClock(): void {
+  const meter = activeMeter;
+  if (!meter) return;
+  const { budget, limits } = meter;
+  if (budget.exceeded !== undefined) throw new EvaluationLimitError(budget.exceeded);
+  if (budget.spentMs + (performance.now() - meter.startedAt) > limits.maxEvaluationMs) {
+    exceed(budget, `evaluation took more than ${limits.maxEvaluationMs} ms in one call`);
+  }
+}
+
 /**
  * Makes `node.evaluate` call `tick` first. cel-js replaces a node's `evaluate` on its first call
  * (`this.evaluate = ...`), so the wrapper is an accessor that keeps the replacement as its target.
@@ -302,12 +408,12 @@ function comprehensionSteps(ast: ASTNode): ASTNode[] {
 }
 
 /**
- * Wraps a compiled expression so its comprehensions count against the call's budget. Expressions
- * without a comprehension are returned as they are: their cost is bounded by their size.
+ * Wraps a compiled expression so its comprehensions and regular expression matches count against
+ * the call's budget. Other expressions are returned as they are: their cost is bounded by their size.
  */
-function metered(run: ParseResult, limits: RulesLimits): ParseResult {
+function metered(run: ParseResult, limits: RulesLimits, matches: boolean): ParseResult {
   const steps = comprehensionSteps(run.ast);
-  if (steps.length === 0) return run;
+  if (steps.length === 0 && !matches) return run;
   for (const step of steps) meterNode(step);
   const evaluate = (context?: Record<string, unknown>): unknown => {
     const budget = (context as { [EVALUATION_BUDGET]?: EvaluationBudget } | undefined)?.[EVALUATION_BUDGET] ?? new EvaluationBudget();

@@ -68,7 +68,7 @@ describe('lookup definitions', () => {
       pageSize: 200,
       maxPages: 5,
     });
-    expect(groups.filter.regex?.source).toBe('admin$');
+    expect(groups.filter.regex?.pattern).toBe('admin$');
     expect(groups.userId.source).toBe('user != null ? user.id : null');
   });
 
@@ -111,6 +111,10 @@ describe('lookup definitions', () => {
     [{ g: { type: 'oktaGroups', orgUrl: 'https://example.okta.com', auth: { oauth: { privateKeyFile: '/k' } } } }, 'lookups.g.auth.oauth.clientId: is required'],
     [{ g: { type: 'oktaGroups', orgUrl: 'https://example.okta.com', auth: { oauth: { clientId: 'c', privateKeyFile: '/k', algorithm: 'HS256' } } } }, 'lookups.g.auth.oauth.algorithm: must be one of'],
     [{ g: { type: 'oktaGroups', orgUrl: 'https://example.okta.com', auth: { apiTokenFile: '/t' }, filter: { regex: '(' } } }, 'lookups.g.filter.regex: is not a valid regular expression'],
+    [
+      { g: { type: 'oktaGroups', orgUrl: 'https://example.okta.com', auth: { apiTokenFile: '/t' }, filter: { regex: '^(?!test-)app-' } } },
+      'lookups.g.filter.regex: is not a valid regular expression (invalid regular expression "^(?!test-)app-": lookahead ((?=…), (?!…)) is not supported (RE2 syntax, as matches() in rules))',
+    ],
     [{ g: { type: 'oktaGroups', orgUrl: 'https://example.okta.com', auth: { apiTokenFile: '/t' }, pageSize: 500 } }, 'lookups.g.pageSize: must be an integer between 1 and 200'],
     [{ g: { type: 'oktaGroups', orgUrl: 'https://example.okta.com', auth: { apiTokenFile: '/t' }, userId: 'user.id +' } }, 'lookups.g.userId: CEL syntax error'],
     [['crm'], 'lookups: must be a mapping of lookup names to definitions, got a list'],

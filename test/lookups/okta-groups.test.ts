@@ -51,6 +51,20 @@ describe('oktaGroups lookup against a local Okta Management API', () => {
     ]);
   });
 
+  it('filters with RE2: a catastrophic pattern against hostile group names answers at once, (?i) works', async () => {
+    // A backtracking engine takes minutes for `^(a+)+$` against one of these names.
+    const hostile = Array.from({ length: 20 }, (_, i) => `${'a'.repeat(40 + i)}!`);
+    await upstream.close();
+    upstream = await startUpstream(oktaGroupsApi({ users: { [JORDAN]: [...hostile, 'aaaa', 'APP-PORTAL-ADMIN'] }, authorize: (a) => a === 'SSWS 00aApiTokenForTests' }));
+    set = await groups({ filter: { regex: '^(a+)+$' } });
+    const started = performance.now();
+    expect((await set.get('groups')!.resolve(contextForUser(JORDAN))).value).toEqual(['aaaa']);
+    expect(performance.now() - started).toBeLessThan(2000);
+    await set.close();
+    set = await groups({ filter: { regex: '(?i)^app-portal-' } });
+    expect((await set.get('groups')!.resolve(contextForUser(JORDAN))).value).toEqual(['APP-PORTAL-ADMIN']);
+  });
+
   it('fails rather than returning part of the groups when there are more than maxPages pages', async () => {
     set = await groups({ pageSize: 10, maxPages: 3 });
     const outcome = await set.get('groups')!.resolve(contextForUser(JORDAN));

@@ -12,6 +12,7 @@ import type { LookupType } from '../../lookups/types';
 import { cloneJson, didYouMean, isJsonObject } from '../../shared/values';
 import { toCel } from '../cel';
 import { RulesEngine } from '../engine';
+import type { ParseRulesOptions } from '../load';
 import { readRulesSource } from '../source';
 import { formatDiffLines, preview, type PreviewReport, type TokenPreview } from '../preview';
 import { RulesFileError, type RuleSet } from '../types';
@@ -257,7 +258,7 @@ async function runCase(testCase: TestCase, ruleSet: RuleSet, baseDir: string, pa
 }
 
 /** Reads and runs one test file. Never throws for problems in the files: they are reported in `errors`. */
-export async function runTestFile(file: string): Promise<FileResult> {
+export async function runTestFile(file: string, options: ParseRulesOptions = {}): Promise<FileResult> {
   const result: FileResult = { file, errors: [], cases: [], rules: [], matched: new Set() };
   let text: string;
   try {
@@ -277,7 +278,7 @@ export async function runTestFile(file: string): Promise<FileResult> {
   let ruleSet: RuleSet;
   try {
     // A rules file or a rules directory, read as the service reads it.
-    const rules = (await readRulesSource(rulesFile)).parse();
+    const rules = (await readRulesSource(rulesFile)).parse({ env: options.env });
     if (!rules.ok) throw new RulesFileError(rules.errors);
     ruleSet = rules.ruleSet;
   } catch (err) {

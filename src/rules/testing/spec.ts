@@ -18,7 +18,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { LineCounter, parseDocument } from 'yaml';
 import type { JsonValue } from '../../hook/types';
-import { compileExpression, type CompiledExpression } from '../cel';
+import { compileExpression, registerRegexFunctions, type CompiledExpression } from '../cel';
 import { describe, didYouMean, isPlainObject, ProblemCollector, type Path } from '../../shared/values';
 import { STUB_STATUSES, type LookupStub, type StubStatus } from './stubs';
 import { TEMPLATE_NAMES, type TemplateName } from './templates';
@@ -94,6 +94,7 @@ function predicateEnvironment(): Environment {
     predicateEnv = new Environment({ enableOptionalTypes: true, homogeneousAggregateLiterals: false });
     predicateEnv.registerVariable('value', 'dyn', { description: "the claim's value in the resulting token" });
     predicateEnv.registerVariable('claims', 'map<string, dyn>', { description: 'every claim of the resulting token' });
+    registerRegexFunctions(predicateEnv);
   }
   return predicateEnv;
 }
