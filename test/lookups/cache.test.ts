@@ -27,12 +27,13 @@ describe('lookup cache', () => {
     lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, extract: 'n', cache, ...extra } }, events);
 
   it('serves a hit within the TTL and calls upstream again after it', async () => {
-    set = await crm({ ttlSeconds: 0.15, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0 });
+    // Windows of a second: a busy machine can stall a test for a few hundred milliseconds.
+    set = await crm({ ttlSeconds: 1, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0 });
     const lookup = set.get('crm')!;
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ value: 1, cache: 'miss' });
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ value: 1, cache: 'hit' });
     expect(await lookup.resolve(contextForUser('u2'))).toMatchObject({ value: 2, cache: 'miss' });
-    await sleep(200);
+    await sleep(1100);
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ value: 3, cache: 'miss' });
     expect(upstream.count()).toBe(3);
     expect(events.caches).toEqual(['miss', 'hit', 'miss', 'miss']);
@@ -75,13 +76,13 @@ describe('lookup cache', () => {
   });
 
   it('serves the last value when the upstream fails, within staleIfErrorSeconds only', async () => {
-    set = await crm({ ttlSeconds: 0.05, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0.3 });
+    set = await crm({ ttlSeconds: 0.05, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 1.5 });
     const lookup = set.get('crm')!;
     await lookup.resolve(contextForUser('u1'));
     upstream.handler = reply.fail(503);
     await sleep(80);
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ ok: true, value: 1, cache: 'stale', stale: 'if_error', status: 'error', httpStatus: 503 });
-    await sleep(300);
+    await sleep(1500);
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ ok: false, status: 'error', cache: 'miss' });
     expect(events.caches).toEqual(['miss', 'stale', 'miss']);
   });
@@ -100,22 +101,22 @@ describe('lookup cache', () => {
 
   it('caches a 404 for negativeTtlSeconds only', async () => {
     upstream.handler = routes({ '/users/ghost': reply.fail(404), '/users/': counting() });
-    set = await crm({ ttlSeconds: 60, negativeTtlSeconds: 0.1 });
+    set = await crm({ ttlSeconds: 60, negativeTtlSeconds: 1 });
     const lookup = set.get('crm')!;
     expect(await lookup.resolve(contextForUser('ghost'))).toMatchObject({ status: 'not_found', value: null, cache: 'miss' });
     expect(await lookup.resolve(contextForUser('ghost'))).toMatchObject({ status: 'not_found', value: null, cache: 'negative_hit' });
-    await sleep(130);
+    await sleep(1100);
     expect(await lookup.resolve(contextForUser('ghost'))).toMatchObject({ cache: 'miss' });
     expect(upstream.count('/users/ghost')).toBe(2);
   });
 
   it('caches an empty result ([] after extract) as negative', async () => {
     upstream.handler = reply.json({ n: [] });
-    set = await crm({ ttlSeconds: 60, negativeTtlSeconds: 0.05 });
+    set = await crm({ ttlSeconds: 60, negativeTtlSeconds: 1 });
     const lookup = set.get('crm')!;
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ status: 'success', value: [] });
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ cache: 'negative_hit' });
-    await sleep(80);
+    await sleep(1100);
     expect(await lookup.resolve(contextForUser('u1'))).toMatchObject({ cache: 'miss' });
   });
 

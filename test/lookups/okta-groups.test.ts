@@ -117,6 +117,9 @@ describe('oktaGroups lookup against a local Okta Management API', () => {
 
 describe('oktaGroups lookup with OAuth 2.0 client credentials (private_key_jwt)', () => {
   const CLIENT_ID = '0oaHookServiceApp01';
+  // The token request (an RS256 assertion) and the API call share the lookup's timeout: the
+  // largest one allowed, so a busy machine's first, cold signature cannot time the call out.
+  const SLOW_MACHINE_TIMEOUT_MS = 2900;
   let upstream: Upstream;
   let set: LookupSet | undefined;
   let secrets: Awaited<ReturnType<typeof secretDir>>;
@@ -143,7 +146,7 @@ describe('oktaGroups lookup with OAuth 2.0 client credentials (private_key_jwt)'
   it('gets an access token with a signed client assertion, uses it as Bearer and reuses it until it expires', async () => {
     const events = new EventLog();
     set = await lookupSet(
-      { groups: { type: 'oktaGroups', orgUrl: upstream.origin, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: keyFile } }, filter: { prefix: 'app-' }, cache: false } },
+      { groups: { type: 'oktaGroups', orgUrl: upstream.origin, timeoutMs: SLOW_MACHINE_TIMEOUT_MS, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: keyFile } }, filter: { prefix: 'app-' }, cache: false } },
       events,
     );
     const lookup = set.get('groups')!;
@@ -161,7 +164,7 @@ describe('oktaGroups lookup with OAuth 2.0 client credentials (private_key_jwt)'
 
   it('signs with a JWK key file (kid in the header) and requests the configured scopes', async () => {
     set = await lookupSet({
-      groups: { type: 'oktaGroups', orgUrl: upstream.origin, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: jwkFile, scopes: ['okta.groups.read'] } } },
+      groups: { type: 'oktaGroups', orgUrl: upstream.origin, timeoutMs: SLOW_MACHINE_TIMEOUT_MS, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: jwkFile, scopes: ['okta.groups.read'] } } },
     });
     expect(await set.get('groups')!.resolve(contextForUser(JORDAN))).toMatchObject({ ok: true });
     const assertion = new URLSearchParams(upstream.requests[0]!.body).get('client_assertion')!;
@@ -173,7 +176,7 @@ describe('oktaGroups lookup with OAuth 2.0 client credentials (private_key_jwt)'
   it('fails with the token endpoint error code when the assertion is signed with the wrong key', async () => {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const wrongKey = await secrets.write('wrong.pem', await exportPKCS8(privateKey));
-    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: wrongKey } } } });
+    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, timeoutMs: SLOW_MACHINE_TIMEOUT_MS, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: wrongKey } } } });
     const outcome = await set.get('groups')!.resolve(contextForUser(JORDAN));
     expect(outcome).toMatchObject({ ok: false, status: 'error', error: 'token endpoint answered HTTP 401 (invalid_client)' });
     expect(token.rejected).toHaveLength(1);
@@ -181,7 +184,7 @@ describe('oktaGroups lookup with OAuth 2.0 client credentials (private_key_jwt)'
   });
 
   it('gets a new token after the API refuses the cached one', async () => {
-    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: keyFile } }, cache: false } });
+    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, timeoutMs: SLOW_MACHINE_TIMEOUT_MS, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: keyFile } }, cache: false } });
     const lookup = set.get('groups')!;
     expect(await lookup.resolve(contextForUser(JORDAN))).toMatchObject({ ok: true });
     // Okta revoked the token (e.g. the app's grant was changed).
