@@ -1,7 +1,8 @@
 /**
  * Cold-start warm-up, run before the instance listens: the rules (CEL), the envelope parser, the
- * response builder and the whole HTTP request path are run on the built-in authorization-code
- * request (the `test`/`preview` template) so that
+ * response builder and the whole HTTP request path are run on the built-in requests of every flow
+ * (the `test`/`preview` templates: authorization code, refresh, client credentials, implicit, a
+ * Preview call without an identity token), in turn, so that
  * V8 has compiled them and lazy modules are loaded before Okta's first calls arrive. Lookups are
  * not called (a warm-up must not touch upstreams): rules that need one take their `fallback` path.
  */
@@ -12,7 +13,7 @@ import type Koa from 'koa';
 import type { ClaimsEngine } from './hook/engine';
 import { TokenHookService } from './hook/service';
 import { RulesEngine } from './rules/engine';
-import { template } from './rules/testing/templates';
+import { template, TEMPLATE_NAMES } from './rules/testing/templates';
 
 export interface WarmUpResult {
   iterations: number;
@@ -32,7 +33,7 @@ export async function warmUpEngine(engine: ClaimsEngine, options: { iterations?:
   let done = 0;
   try {
     while (done < iterations && performance.now() - started < maxMs) {
-      const result = await service.handle(template('authorization_code'));
+      const result = await service.handle(template(TEMPLATE_NAMES[done % TEMPLATE_NAMES.length]!));
       if (result.build) JSON.parse(result.build.json);
       done++;
     }
@@ -54,10 +55,10 @@ export async function warmUpHttp(app: Koa, requests = 30): Promise<void> {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
-    const body = JSON.stringify(template('authorization_code'));
+    const bodies = TEMPLATE_NAMES.map((name) => JSON.stringify(template(name)));
     for (let i = 0; i < requests; i++) {
       await send(port, 'GET', '/healthz');
-      await send(port, 'POST', '/hooks/token', body);
+      await send(port, 'POST', '/hooks/token', bodies[i % bodies.length]);
     }
   } catch {
     // Best effort: a failed warm-up only means a slower first call.
