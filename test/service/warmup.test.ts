@@ -37,7 +37,7 @@ describe('cold-start warm-up', () => {
       if (ctx.path === '/hooks/token') {
         const chunks: Buffer[] = [];
         for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
-        bodies.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as TokenHookEvent).eventId);
+        bodies.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as TokenHookEvent).eventId ?? '');
       }
       ctx.body = { ok: true };
     });
