@@ -53,4 +53,4 @@ function percentileOf(histogram, p) {
   return null;
 }
 
-module.exports = { histogramOf, merge, percentileOf, totalOf, bucketOf, BASE_MS, FACTOR };
+module.exports = { histogramOf, merge, percentileOf, totalOf };

@@ -71,7 +71,7 @@ const asciiSources = {
       const source = readFileSync(args.path, 'utf8');
       if (!/[\u0080-\uffff]/.test(source)) return undefined;
       try {
-        return { contents: asciiRegexLiterals(source, args.path.endsWith('.mjs') ? 'module' : 'script').code, loader: 'js' };
+        return { contents: escapeNonAscii(source, args.path.endsWith('.mjs') ? 'module' : 'script').code, loader: 'js' };
       } catch {
         // Not tokenizable as a script (e.g. an ES module named .js): esbuild reads it as it is.
         return undefined;
@@ -139,7 +139,7 @@ const escapeUnit = (unit) => `\\u${unit.toString(16).padStart(4, '0')}`;
  * comments (the licence notices kept at the end). Anything else non-ASCII (a raw template string,
  * whose value an escape would change) is left and reported.
  */
-function asciiRegexLiterals(source, sourceType = 'script') {
+function escapeNonAscii(source, sourceType = 'script') {
   const ranges = [];
   const onComment = (_block, text, start, end) => {
     if (/[\u0080-\uffff]/.test(text)) ranges.push({ start, end });
@@ -177,4 +177,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { bundle, asciiRegexLiterals, lazyRequires, ENTRIES };
+module.exports = { bundle, escapeNonAscii, lazyRequires, ENTRIES };

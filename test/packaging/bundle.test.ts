@@ -5,8 +5,8 @@
  */
 import { runInThisContext } from 'node:vm';
 
-const { asciiRegexLiterals } = require('../../scripts/bundle.js') as {
-  asciiRegexLiterals(source: string): { code: string; left: number[] };
+const { escapeNonAscii } = require('../../scripts/bundle.js') as {
+  escapeNonAscii(source: string): { code: string; left: number[] };
 };
 
 /** Evaluates `const name = <expr>;` declarations and returns them by name. */
@@ -15,7 +15,7 @@ function evaluate(source: string): Record<string, unknown> {
   return runInThisContext(`(() => { ${source}; return { ${names.join(', ')} }; })()`) as Record<string, unknown>;
 }
 
-describe('asciiRegexLiterals', () => {
+describe('escapeNonAscii', () => {
   it('escapes non-ASCII characters of regular expression literals and keeps what they match', () => {
     const source = [
       'const duration = /(\\d+)(ns|us|µs|ms)/;',
@@ -25,7 +25,7 @@ describe('asciiRegexLiterals', () => {
       'const astralPlain = /^😀$/;',
       'const division = 6 / 3 / 2;',
     ].join('\n');
-    const { code, left } = asciiRegexLiterals(source);
+    const { code, left } = escapeNonAscii(source);
     expect(left).toEqual([]);
     expect(code.search(/[\u0080-\uffff]/)).toBe(-1);
     expect(code).toContain('/(\\d+)(ns|us|\\u00b5s|ms)/');
@@ -41,20 +41,20 @@ describe('asciiRegexLiterals', () => {
 
   it('leaves raw template strings as they are and reports where non-ASCII text is left', () => {
     const source = 'const raw = String.raw`µ`;\nconst text = "plain";';
-    const { code, left } = asciiRegexLiterals(source);
+    const { code, left } = escapeNonAscii(source);
     expect(code).toBe(source);
     expect(left).toEqual([source.indexOf('µ')]);
   });
 
   it('escapes non-ASCII characters of comments (the licence notices esbuild keeps)', () => {
     const source = '/*! (c) Jimmy Wärting */\nconst a = 1; // Ünïcode\n';
-    const { code, left } = asciiRegexLiterals(source);
+    const { code, left } = escapeNonAscii(source);
     expect(left).toEqual([]);
     expect(code).toBe('/*! (c) Jimmy W\\u00e4rting */\nconst a = 1; // \\u00dcn\\u00efcode\n');
   });
 
   it('returns ASCII sources unchanged', () => {
     const source = 'const a = /x\\/y/g.test("x/y") ? `t${1}` : 1 / 2;';
-    expect(asciiRegexLiterals(source)).toEqual({ code: source, left: [] });
+    expect(escapeNonAscii(source)).toEqual({ code: source, left: [] });
   });
 });
