@@ -5,7 +5,18 @@
  * as `dispatcher` is a cross-version contract nobody tests; `request` is also cheaper (no WHATWG
  * streams) and aborts the socket when the signal fires, so a cancelled call reaches the upstream.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+
+/**
+ * The two pieces of undici used here, required from their own modules: undici's index also loads
+ * fetch, WebSocket, cookies, EventSource, the cache stores and the mock agents (and through its
+ * cookie module's `TextDecoder`, Node's internal copy of undici), about 20 ms of start-up for a
+ * service with an HTTP lookup and 0.4 MB of the bundle (docs/performance.md "Start-up"). Both
+ * paths are in undici 7's published files (no `exports` map); `test/lookups/http-client.test.ts`
+ * fails if they move. The instrumentation is unaffected: it listens on undici's diagnostics channels.
+ */
+const Agent = require('undici/lib/dispatcher/agent') as typeof UndiciAgent;
+const dispatchRequest = require('undici/lib/api/api-request') as (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 
 export interface UpstreamRequest {
   method: 'GET' | 'POST';
@@ -69,7 +80,7 @@ export interface AgentOptions {
   connections: number;
 }
 
-export function createAgent(options: AgentOptions): Agent {
+export function createAgent(options: AgentOptions): UndiciAgent {
   return new Agent({
     connections: options.connections,
     keepAliveTimeout: 30_000,
@@ -102,8 +113,10 @@ export async function send(
   if (signal.aborted) throw new UpstreamError(abortMessage(signal), 'timeout', true);
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(upstream.url, {
-      dispatcher,
+    const url = new URL(upstream.url);
+    response = await dispatchRequest.call(dispatcher, {
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       method: upstream.method,
       headers: upstream.headers,
       body: upstream.body,

@@ -264,6 +264,12 @@ describe('the image bundles (scripts/bundle.js)', () => {
     expect(main.split('"application/1d-interleaved-parityfec"').length - 1).toBe(1);
   });
 
+  it('take only undici\'s Agent and request into the service bundle (no fetch, WebSocket, EventSource, cookies, interceptors, cache stores or mocks)', () => {
+    const main = readFileSync(BUNDLED_BUILD.main, 'utf8');
+    for (const used of ['node_modules/undici/lib/dispatcher/agent.js', 'node_modules/undici/lib/api/api-request.js']) expect(main).toContain(used);
+    for (const left of ['undici/lib/web/fetch/index.js', 'undici/lib/web/websocket/', 'undici/lib/web/eventsource/', 'undici/lib/interceptor/', 'undici/lib/web/cookies/', 'undici/lib/mock/', 'undici/lib/cache/', 'undici/index.js']) expect(main).not.toContain(`node_modules/${left}`);
+  });
+
   it('leave the exporters the service does not use by default out of the tracing bootstrap (gRPC, protobufjs, the config-file loader)', () => {
     const bootstrap = readFileSync(BUNDLED_BUILD.instrumentation, 'utf8');
     for (const external of ['@grpc/grpc-js', '@opentelemetry/configuration']) expect(bootstrap).toContain(`require("${external}")`);
