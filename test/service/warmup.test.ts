@@ -1,9 +1,14 @@
 /** The cold-start warm-up (src/warmup.ts): what it runs before the instance takes traffic. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import Koa from 'koa';
 import type { ClaimsEngine, Evaluation } from '../../src/hook/engine';
 import type { TokenHookEvent } from '../../src/hook/types';
+import { TokenHookService } from '../../src/hook/service';
+import { RulesEngine } from '../../src/rules/engine';
+import { parseRules } from '../../src/rules/load';
 import { TEMPLATE_NAMES, template } from '../../src/rules/testing/templates';
-import { warmUpEngine, warmUpHttp } from '../../src/warmup';
+import { offlineEngine, warmUpEngine, warmUpHttp, wireRequest } from '../../src/warmup';
 
 const EMPTY: Evaluation = { decision: { changes: [], lifetimes: [] }, rules: [] };
 
@@ -30,10 +35,23 @@ describe('cold-start warm-up', () => {
     expect(new Set(seen)).toEqual(new Set(['authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'preview']));
   });
 
+  it('can reuse one copy of each built-in request: the hook, on the example rules, leaves the requests it handles as they were', async () => {
+    const parsed = parseRules(readFileSync(path.join(__dirname, '../../examples/rules.yaml'), 'utf8'), 'examples/rules.yaml');
+    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    const service = new TokenHookService({ engine: () => offlineEngine(new RulesEngine(parsed.ruleSet)), debugContext: true, deadlineMs: 2500 });
+    for (const name of TEMPLATE_NAMES) {
+      const event = template(name);
+      for (let i = 0; i < 3; i++) expect((await service.handle(event)).status).toBe(200);
+      expect([name, event]).toEqual([name, template(name)]);
+    }
+  });
+
   it('sends every flow\'s request through the HTTP path on a private loopback server, and closes it', async () => {
     const bodies: string[] = [];
+    const seen: { method: string; path: string; traceparent?: string; connection?: string; type?: string }[] = [];
     const app = new Koa();
     app.use(async (ctx) => {
+      seen.push({ method: ctx.method, path: ctx.path, traceparent: ctx.get('traceparent'), connection: ctx.get('connection'), type: ctx.is('application/json') || undefined });
       if (ctx.path === '/hooks/token') {
         const chunks: Buffer[] = [];
         for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
@@ -43,5 +61,29 @@ describe('cold-start warm-up', () => {
     });
     await warmUpHttp(app, TEMPLATE_NAMES.length);
     expect(bodies).toEqual(TEMPLATE_NAMES.map((name) => template(name).eventId));
+    // A health check before each hook call; every call unsampled (no warm-up span is ever exported) and on its own connection.
+    expect(seen.map((call) => `${call.method} ${call.path}`)).toEqual(TEMPLATE_NAMES.flatMap(() => ['GET /healthz', 'POST /hooks/token']));
+    for (const call of seen) expect(call).toMatchObject({ traceparent: '00-0000000000000000000000000000a11e-000000000000a11e-00', connection: 'close' });
+    expect(seen.filter((call) => call.type === 'application/json')).toHaveLength(TEMPLATE_NAMES.length);
+  });
+
+  it('writes well-formed HTTP/1.1 requests whose content-length counts bytes, not characters', () => {
+    const body = JSON.stringify({ name: 'Zoë' });
+    const wire = wireRequest('POST', '/hooks/token', body);
+    const [head, sent] = wire.split('\r\n\r\n');
+    expect(head!.split('\r\n')[0]).toBe('POST /hooks/token HTTP/1.1');
+    expect(head).toContain(`content-length: ${Buffer.byteLength(body)}`);
+    expect(Buffer.byteLength(body)).toBe(body.length + 1);
+    expect(sent).toBe(body);
+    expect(wireRequest('GET', '/healthz').endsWith('\r\n\r\n')).toBe(true);
+  });
+
+  it('finishes even when the server never answers (each call gives up after 2 s)', async () => {
+    const app = new Koa();
+    app.use(() => new Promise<void>(() => undefined));
+    const started = Date.now();
+    await warmUpHttp(app, 1);
+    // Two calls of at most 2 s each; no upper bound tighter than that on a busy machine.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3900);
   });
 });
