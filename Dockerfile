@@ -41,8 +41,10 @@ FROM ${RUNTIME_IMAGE}@${RUNTIME_IMAGE_DIGEST} AS runtime-node
 # Node's compile cache (V8 code for every module the service loads), made by starting the service
 # once with the runtime's Node.js binary, in the runtime's layout (/app/dist, /app/node_modules), as
 # the runtime's user: Node uses a cache only with the Node build and user id that wrote it, and each
-# entry only for the same file path and contents (scripts/compile-cache.js). Shipped read-only;
-# dist/entrypoint.js enables it.
+# entry only for the same file path and contents (scripts/compile-cache.js). The same run writes the
+# two bundles' own code cache (/app/.compile-cache/bundles, src/code-cache.ts), taken when the
+# service exits, so it holds all the bytecode the start, the warm-up and the calls compiled.
+# Shipped read-only; dist/entrypoint.js enables both.
 FROM ${BUILD_IMAGE}@${BUILD_IMAGE_DIGEST} AS compile-cache
 WORKDIR /app
 ENV NODE_ENV=production

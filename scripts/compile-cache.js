@@ -4,7 +4,10 @@
  * built service once, the way the image starts it (`node dist/entrypoint.js`), with everything on
  * (metrics, request logs, the tracing SDK, rules with a CEL condition and an HTTP lookup, so the
  * modules and paths a production start loads are the ones cached), sends it a few calls once it
- * is ready, stops it with SIGTERM, and leaves the V8 code cache Node writes at exit in DIR.
+ * is ready, stops it with SIGTERM, and leaves the V8 code cache Node writes at exit in DIR, and in
+ * DIR/bundles the code cache of the two bundles (dist/instrumentation.js, dist/main.js) that
+ * src/code-cache.ts writes at exit: all the bytecode the run compiled, warm-up and calls included,
+ * where Node's own entry for a bundle holds little more than its outer function.
  *
  *   node scripts/compile-cache.js DIR [APP_DIR]     (APP_DIR: the built app, default this checkout)
  *
@@ -15,11 +18,13 @@
  * while heap sizes such as `--max-semi-space-size` or `NODE_OPTIONS=--max-old-space-size` do not). Entries are keyed by each file's absolute path and checked against its contents, so run
  * it in the directory layout the image has (/app/dist, /app/node_modules): a file that differs is a
  * cache miss, never a wrong result. The files are made world-readable (Node writes them 0600) so
- * the runtime reads them whoever owns them. Talks only to 127.0.0.1 on ports the service picks.
+ * the runtime reads them whoever owns them. The bundles' cache is checked the same way (file size
+ * and CRC-32, Node version; V8 refuses it for other flags). Talks only to 127.0.0.1: the service on
+ * the ports it picks, and a stand-in OTLP collector in this process.
  */
 'use strict';
 const { spawn } = require('node:child_process');
-const { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const http = require('node:http');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
@@ -67,6 +72,12 @@ function walk(dir) {
 async function generate(cacheDir, { root = ROOT, timeoutMs = 60000 } = {}) {
   if (typeof require('node:module').enableCompileCache !== 'function') throw new Error(`Node ${process.version} has no compile cache (Node >= 22.1 has)`);
   const work = mkdtempSync(path.join(tmpdir(), 'compile-cache-'));
+  // A stand-in OTLP/HTTP collector on 127.0.0.1: reads each export and answers 200 with an empty body.
+  const sink = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
   const rulesFile = path.join(work, 'rules.yaml');
   writeFileSync(rulesFile, RULES);
   const env = {
@@ -85,9 +96,14 @@ async function generate(cacheDir, { root = ROOT, timeoutMs = 60000 } = {}) {
     LOG_REQUESTS: 'true',
     SHUTDOWN_DELAY_MS: '0',
     OTEL_SDK_DISABLED: 'false',
-    // No collector at build time: spans are not sampled, so nothing is exported.
-    OTEL_TRACES_SAMPLER: 'always_off',
-    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+    // Every span recorded and exported, to a sink in this process that drops them: the code cache
+    // then holds the span and export paths (the OTLP serializer above all) a traced call takes.
+    OTEL_TRACES_SAMPLER: 'always_on',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.address().port}`,
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+    // dist/entrypoint.js loads the two bundles through src/code-cache.ts and writes their V8 code
+    // cache here when the service exits: the bytecode of everything the run compiled.
+    OKTA_HOOK_WRITE_CODE_CACHE: cacheDir,
   };
   const child = spawn(process.execPath, [...process.execArgv, path.join(root, 'dist', 'entrypoint.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -121,11 +137,16 @@ async function generate(cacheDir, { root = ROOT, timeoutMs = 60000 } = {}) {
       await exited;
     }
     rmSync(work, { recursive: true, force: true });
+    sink.closeAllConnections();
+    await new Promise((resolve) => sink.close(resolve));
   }
   const files = walk(cacheDir);
   for (const file of files) chmodSync(file, statSync(file).isDirectory() ? 0o755 : 0o644);
   const entries = files.filter((f) => statSync(f).isFile());
   if (entries.length === 0) throw new Error(`no compile cache was written to ${cacheDir}`);
+  for (const bundle of ['instrumentation.js', 'main.js']) {
+    if (!existsSync(path.join(cacheDir, 'bundles', `${bundle}.v8`))) throw new Error(`no code cache was written for dist/${bundle} (${cacheDir}/bundles)`);
+  }
   return { entries: entries.length, bytes: entries.reduce((sum, f) => sum + statSync(f).size, 0) };
 }
 

@@ -12,6 +12,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CliIO } from './cli';
+import { requireBundle, writeCodeCaches } from './code-cache';
 
 /**
  * Node's on-disk compile cache (V8 code cache per module), produced at image build time by
@@ -20,27 +21,38 @@ import type { CliIO } from './cli';
  * NODE_COMPILE_CACHE (another directory, already enabled by Node) and NODE_DISABLE_COMPILE_CACHE=1
  * take precedence. A read-only directory is fine: entries are read, nothing new can be written, and
  * Node ignores the failed writes; an unusable one (another Node version or user) is a cache miss.
+ * The same directory holds the two bundles' own code cache (src/code-cache.ts), used the same way.
  */
 const COMPILE_CACHE_DIR = join(__dirname, '..', '.compile-cache');
 
-function enableShippedCompileCache(): void {
+/** The compile cache directory in use, if any. */
+function enableShippedCompileCache(): string | undefined {
+  if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
+  if (process.env.NODE_COMPILE_CACHE) return process.env.NODE_COMPILE_CACHE;
   const { enableCompileCache } = require('node:module') as { enableCompileCache?: (directory: string) => unknown };
-  if (typeof enableCompileCache !== 'function' || process.env.NODE_COMPILE_CACHE || process.env.NODE_DISABLE_COMPILE_CACHE) return;
-  if (!existsSync(COMPILE_CACHE_DIR)) return;
+  if (typeof enableCompileCache !== 'function' || !existsSync(COMPILE_CACHE_DIR)) return undefined;
   try {
     enableCompileCache(COMPILE_CACHE_DIR);
   } catch {
     // An optimisation only: start without it.
   }
+  return COMPILE_CACHE_DIR;
 }
 
-enableShippedCompileCache();
+const cacheDir = enableShippedCompileCache();
+/**
+ * Set by scripts/compile-cache.js only (the image build): load the bundles through the code-cache
+ * loader and write their cache into this directory when the process exits.
+ */
+const writeCodeCacheTo = process.env.OKTA_HOOK_WRITE_CODE_CACHE;
 
 const args = process.argv.slice(2);
 
 if (args.length === 0) {
-  require('./instrumentation');
-  require('./main');
+  if (writeCodeCacheTo) process.once('exit', () => writeCodeCaches(writeCodeCacheTo));
+  const options = { cacheDir, record: writeCodeCacheTo !== undefined };
+  requireBundle(join(__dirname, 'instrumentation.js'), options);
+  requireBundle(join(__dirname, 'main.js'), options);
 } else {
   const { runCli } = require('./cli') as typeof import('./cli');
   const io: CliIO = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };

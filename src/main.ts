@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createApp } from './app';
+import { codeCacheUses, type CodeCacheUse } from './code-cache';
 import { ConfigError, loadConfig, type Config } from './config';
 import { composeAuthenticators } from './http/auth';
 import { HeaderAuthenticator, SecretStore } from './http/header-auth';
@@ -55,13 +56,14 @@ async function buildSecretStore(config: Readonly<Config>, logger: Logger, metric
 
 /**
  * What start-up cost, for the ready line: CPU time since the process started (what a busy host
- * moves little, unlike `startupMs`), and the compile cache directory in use (dist/entrypoint.js
- * enables the one shipped in the image; null when none is in use, or on Node 20).
+ * moves little, unlike `startupMs`), the compile cache directory in use (dist/entrypoint.js
+ * enables the one shipped in the image; null when none is in use), and how each bundle was loaded
+ * (src/code-cache.ts; `{}` when the service was not started from dist/entrypoint.js).
  */
-function startupCost(): { startupCpuMs: number; compileCache: string | null } {
+function startupCost(): { startupCpuMs: number; compileCache: string | null; codeCache: Record<string, CodeCacheUse> } {
   const { user, system } = process.cpuUsage();
   const { getCompileCacheDir } = require('node:module') as { getCompileCacheDir?: () => string | undefined };
-  return { startupCpuMs: Math.round((user + system) / 1000), compileCache: getCompileCacheDir?.() ?? null };
+  return { startupCpuMs: Math.round((user + system) / 1000), compileCache: getCompileCacheDir?.() ?? null, codeCache: codeCacheUses() };
 }
 
 async function main(): Promise<void> {
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
   });
   const startupMs = Math.round(performance.now());
   const cost = startupCost();
-  metrics?.recordStartup({ wallMs: startupMs, cpuMs: cost.startupCpuMs, compileCache: cost.compileCache !== null });
+  metrics?.recordStartup({ wallMs: startupMs, cpuMs: cost.startupCpuMs, compileCache: cost.compileCache !== null, codeCache: cost.codeCache });
   logger.info(
     {
       port: service.hookPort,

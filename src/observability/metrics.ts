@@ -167,6 +167,7 @@ export class Metrics {
   readonly shedRequests: Counter<'reason'>;
   readonly eventLoopLag: Gauge;
   readonly startup: Gauge;
+  readonly codeCache: Gauge;
   readonly ruleSetCalls: Counter<'rule_set'>;
   readonly shadowComparisons: Counter<'result'>;
   readonly shadowDifferences: Counter<'kind'>;
@@ -374,6 +375,12 @@ export class Metrics {
       labelNames: ['clock', 'compile_cache'],
       registers,
     });
+    this.codeCache = new Gauge({
+      name: 'okta_hook_code_cache',
+      help: 'Set to 1 once at start, per bundle of the image (bundle=instrumentation.js|main.js): how it was loaded. result=accepted (its V8 code cache, made at image build time, was used), rejected (V8 refused it: another V8 build or other code-generation flags), stale (the cache was made from another file or Node.js version), none (no cache). No series when the service was not started from dist/entrypoint.js.',
+      labelNames: ['bundle', 'result'],
+      registers,
+    });
     const buildInfo = new Gauge({
       name: 'okta_hook_build_info',
       help: 'Always 1; labels carry the service and Node.js versions.',
@@ -394,11 +401,12 @@ export class Metrics {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** What start-up cost (the ready line's startupMs, startupCpuMs and compileCache). */
-  recordStartup(startup: { wallMs: number; cpuMs: number; compileCache: boolean }): void {
+  /** What start-up cost (the ready line's startupMs, startupCpuMs, compileCache and codeCache). */
+  recordStartup(startup: { wallMs: number; cpuMs: number; compileCache: boolean; codeCache?: Record<string, string> }): void {
     const compileCache = startup.compileCache ? 'used' : 'none';
     this.startup.set({ clock: 'wall', compile_cache: compileCache }, startup.wallMs / 1000);
     this.startup.set({ clock: 'cpu', compile_cache: compileCache }, startup.cpuMs / 1000);
+    for (const [bundle, result] of Object.entries(startup.codeCache ?? {})) this.codeCache.set({ bundle, result }, 1);
   }
 
   /** Makes `okta_hook_ready` follow the readiness probe (evaluated at scrape time). */

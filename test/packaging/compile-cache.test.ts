@@ -66,7 +66,7 @@ function snapshot(dir: string): string[] {
 }
 
 /** Starts the app's dist/entrypoint.js with no arguments (the service), returns its ready line, stops it with SIGTERM. */
-async function startAndStop(app: string, options: SpawnOptions = {}, nodeFlags: string[] = [], extraEnv: Record<string, string> = {}): Promise<{ ready: Record<string, unknown>; code: number | null; stderr: string; startupSeries: string[] }> {
+async function startAndStop(app: string, options: SpawnOptions = {}, nodeFlags: string[] = [], extraEnv: Record<string, string> = {}): Promise<{ ready: Record<string, unknown>; code: number | null; stderr: string; startupSeries: string[]; codeCacheSeries: string[] }> {
   const port = await freePort();
   const metricsPort = await freePort();
   const env = { ...extraEnv, PATH: process.env.PATH ?? '', NODE_ENV: 'development', HOOK_SECRET: 'compile-cache-test', HOOK_HOST: '127.0.0.1', HOOK_PORT: String(port), METRICS_HOST: '127.0.0.1', METRICS_PORT: String(metricsPort), OTEL_SDK_DISABLED: 'true', SHUTDOWN_DELAY_MS: '0', RULES_FILE: join(ROOT, 'examples', 'rules.yaml'), RULES_WATCH: 'false' };
@@ -84,11 +84,12 @@ async function startAndStop(app: string, options: SpawnOptions = {}, nodeFlags: 
     }
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const startupSeries = metrics.split('\n').filter((l) => l.startsWith('okta_hook_startup_seconds{'));
+    const codeCacheSeries = metrics.split('\n').filter((l) => l.startsWith('okta_hook_code_cache{'));
     child.kill('SIGTERM');
     const code = await exited;
     const line = stdout.split('\n').find((l) => l.includes('okta-token-hook ready'));
     if (!line) throw new Error(`no ready line\n${stdout}\n${stderr}`);
-    return { ready: JSON.parse(line) as Record<string, unknown>, code, stderr, startupSeries };
+    return { ready: JSON.parse(line) as Record<string, unknown>, code, stderr, startupSeries, codeCacheSeries };
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -109,6 +110,7 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
     expect(code).toBe(0);
     expect(stderr).toBe('');
     expect(ready.compileCache).toBeNull();
+    expect(ready.codeCache).toEqual({ 'instrumentation.js': 'none', 'main.js': 'none' });
     expect(typeof ready.startupCpuMs).toBe('number');
     expect(ready.startupCpuMs as number).toBeGreaterThan(0);
     // The same figures in okta_hook_startup_seconds, in seconds.
@@ -127,8 +129,11 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^compile cache: \d+ entries, \d+ KB in /);
-    const [versionDir, ...others] = readdirSync(cacheDir);
+    // Node's entries in one directory, the bundles' code cache (src/code-cache.ts) in `bundles`.
+    const [versionDir, ...others] = readdirSync(cacheDir).filter((d) => d !== 'bundles');
     expect(others).toEqual([]);
+    expect(readdirSync(join(cacheDir, 'bundles')).sort()).toEqual(['instrumentation.js.json', 'instrumentation.js.v8', 'main.js.json', 'main.js.v8']);
+    for (const entry of readdirSync(join(cacheDir, 'bundles'))) expect(statSync(join(cacheDir, 'bundles', entry)).mode & 0o444).toBe(0o444);
     // v<node version>-<arch>-<flags hash>-<uid>: only this Node.js, as this user, uses it.
     const nodeVersion = spawnSync(NODE!, ['--version'], { encoding: 'utf8' }).stdout.trim();
     expect(versionDir).toMatch(new RegExp(`^${nodeVersion.replace(/\./g, '\\.')}-${process.arch}-[0-9a-f]+-${asRoot ? RUNTIME_UID : process.getuid!()}$`));
@@ -149,12 +154,15 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
     }
     appendFileSync(join(app, 'dist', 'main.js'), '\n// changed after the cache was made\n');
     const before = snapshot(cacheDir);
-    const { ready, code, stderr, startupSeries } = await startAndStop(app, runAs);
+    const { ready, code, stderr, startupSeries, codeCacheSeries } = await startAndStop(app, runAs);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(startupSeries.map((l) => l.replace(/ [\d.e+-]+$/, ''))).toEqual(['okta_hook_startup_seconds{clock="wall",compile_cache="used"}', 'okta_hook_startup_seconds{clock="cpu",compile_cache="used"}']);
     // The directory Node uses: this Node version's and this user's, inside the shipped one.
-    expect(ready.compileCache).toBe(join(cacheDir, readdirSync(cacheDir)[0]!));
+    expect(ready.compileCache).toBe(join(cacheDir, readdirSync(cacheDir).find((d) => d !== 'bundles')!));
+    // The changed bundle is not run with a cache made from the old one; the other one is.
+    expect(ready.codeCache).toEqual({ 'instrumentation.js': 'accepted', 'main.js': 'stale' });
+    expect(codeCacheSeries).toEqual(['okta_hook_code_cache{bundle="instrumentation.js",result="accepted"} 1', 'okta_hook_code_cache{bundle="main.js",result="stale"} 1']);
     expect(snapshot(cacheDir)).toEqual(before);
   }, 60000);
 
@@ -166,14 +174,17 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
       const flags = ['--always-sparkplug'];
       const cacheDir = join(flagged, '.compile-cache');
       expect(generate(flagged, cacheDir, flags).status).toBe(0);
-      const [versionDir] = readdirSync(cacheDir);
-      const { code, stderr } = await startAndStop(flagged, runAs, flags, { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+      const versionDir = readdirSync(cacheDir).find((d) => d !== 'bundles');
+      const { code, stderr, ready } = await startAndStop(flagged, runAs, flags, { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
       expect(code).toBe(0);
       expect(stderr).toContain(join(cacheDir, versionDir!));
-      expect(stderr).toMatch(/V8 code cache for CommonJS \S+\/dist\/main\.js was accepted/);
-      // Without the flag the same cache is another key: nothing of it is used.
+      // The bundles are loaded through src/code-cache.ts; Node's cache serves the other files (pino, from node_modules, in every build).
+      expect(stderr).toMatch(/V8 code cache for CommonJS \S+\/pino\/pino\.js was accepted/);
+      expect(ready.codeCache).toEqual({ 'instrumentation.js': 'accepted', 'main.js': 'accepted' });
+      // Without the flag the same cache is another key: nothing of it is used, and V8 refuses the bundles' cache.
       const without = await startAndStop(flagged, runAs, [], { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
-      expect(without.stderr).not.toMatch(/dist\/main\.js was accepted/);
+      expect(without.stderr).not.toMatch(/pino\.js was accepted/);
+      expect(without.ready.codeCache).toEqual({ 'instrumentation.js': 'rejected', 'main.js': 'rejected' });
     } finally {
       NODE = node;
       rmSync(join(flagged, '..'), { recursive: true, force: true });
@@ -193,5 +204,7 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
     expect(await exited).toBe(0);
     const ready = JSON.parse(stdout.split('\n').find((l) => l.includes('okta-token-hook ready'))!) as Record<string, unknown>;
     expect(ready.compileCache).toBeNull();
+    // The bundles' code cache, in the same directory, is off too.
+    expect(ready.codeCache).toEqual({ 'instrumentation.js': 'none', 'main.js': 'none' });
   }, 60000);
 });
