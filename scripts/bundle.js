@@ -55,6 +55,10 @@ async function bundle(distDir = dist) {
       minifyWhitespace: true,
       minifySyntax: true,
       sourcemap: true,
+      // `import("http")` (the OTLP exporter's transport) as `require`: dist/entrypoint.js runs the
+      // bundles through vm.Script (src/code-cache.ts), where a dynamic import needs Node's
+      // experimental main-context loader and prints an ExperimentalWarning at the first export.
+      supported: { 'dynamic-import': false },
       plugins: [asciiSources, lazySdkNodeRequires],
       logLevel: 'warning',
     });
