@@ -27,15 +27,18 @@ const dist = path.join(__dirname, '..', 'dist');
 const ENTRIES = ['instrumentation.js', 'main.js'];
 
 /**
- * Left out of a bundle, required from node_modules if ever needed. pino: its OpenTelemetry
- * instrumentation patches it when logs are exported. In the tracing bootstrap, the packages only
+ * Left out of a bundle, required from node_modules if ever needed. pino, in the tracing bootstrap:
+ * its OpenTelemetry instrumentation patches the copy Node loads from node_modules when logs are
+ * exported (the service bundle has its own copy, used otherwise: src/observability/logger.ts).
+ * In the tracing bootstrap, also the packages only
  * the exporters and loaders the service does not use by default need (gRPC and its protobuf
  * loader, the declarative-configuration file loader and its YAML parser): about half of that
  * bundle's bytes, which every start would otherwise read, hash and keep in memory as source.
  */
 const EXTERNAL = {
   'instrumentation.js': ['pino', 'pino/*', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'protobufjs/*', '@opentelemetry/configuration', 'yaml'],
-  'main.js': ['pino', 'pino/*'],
+  // pino is in the service bundle; src/observability/logger.ts loads it from node_modules instead when its instrumentation is on.
+  'main.js': [],
 };
 
 async function bundle(distDir = dist) {

@@ -67,9 +67,10 @@ function startTracing(): void {
   const { NodeSDK, resources } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const { version } = require('../package.json') as { version: string };
 
+  const instrumentations = createInstrumentations(process.env);
   const sdk = new NodeSDK({
     resource: resources.defaultResource().merge(resources.resourceFromAttributes(resourceAttributes(process.env, version))),
-    instrumentations: createInstrumentations(process.env),
+    instrumentations,
     // No SDK meter provider: Prometheus metrics come from prom-client on METRICS_PORT.
     metricReaders: [],
     // No logger provider unless OTEL_LOGS_EXPORTER asks for one: tracingEnvDefaults makes it `none`.
@@ -85,6 +86,7 @@ function startTracing(): void {
       });
       return Promise.race([sdk.shutdown(), deadline]).finally(() => clearTimeout(timer));
     },
+    pinoInstrumented: instrumentations.some((instrumentation) => instrumentation.instrumentationName === '@opentelemetry/instrumentation-pino'),
   };
   (globalThis as Record<symbol, unknown>)[TELEMETRY_SYMBOL] = handle;
 }

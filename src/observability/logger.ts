@@ -3,8 +3,10 @@
  * headers, tokens or request bodies in the first place. Every line written inside a span carries
  * `trace_id`/`span_id` so logs and traces correlate.
  */
+import { createRequire } from 'node:module';
 import { trace } from '@opentelemetry/api';
-import pino, { type DestinationStream, type Logger } from 'pino';
+import bundledPino, { type DestinationStream, type Logger } from 'pino';
+import { TELEMETRY_SYMBOL, type TelemetryHandle } from './tracing';
 
 export type { Logger } from 'pino';
 
@@ -71,7 +73,7 @@ export class BatchedDestination implements DestinationStream {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly stream: ReturnType<typeof pino.destination>,
+    private readonly stream: ReturnType<typeof bundledPino.destination>,
     private readonly bufferBytes: number,
   ) {
     this.timer = setInterval(() => this.drain(), FLUSH_INTERVAL_MS);
@@ -115,7 +117,20 @@ export class BatchedDestination implements DestinationStream {
   }
 }
 
+/**
+ * pino. In the image, the copy in the service bundle (dist/main.js): nothing to resolve and read
+ * from node_modules at start (about 28 ms), and its code is in the bundle's code cache. When the
+ * tracing bootstrap instruments pino (log records exported over OTLP), pino is loaded through
+ * Node's require instead, from node_modules, which is where @opentelemetry/instrumentation-pino
+ * patches it. In a tsc build both are the same module.
+ */
+function pinoModule(): typeof bundledPino {
+  const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
+  return telemetry?.pinoInstrumented ? (createRequire(__filename)('pino') as typeof bundledPino) : bundledPino;
+}
+
 export function createLogger(options: LoggerOptions): Logger {
+  const pino = pinoModule();
   let destination = options.destination;
   if (!destination) {
     const stdout = pino.destination({ dest: 1, sync: false });

@@ -12,6 +12,8 @@ export const TELEMETRY_SYMBOL = Symbol.for('okta-token-hook.telemetry');
 export interface TelemetryHandle {
   /** Flushes pending spans and stops the SDK; resolves within `SHUTDOWN_TIMEOUT_MS`. */
   shutdown(): Promise<void>;
+  /** True when @opentelemetry/instrumentation-pino is on (log records exported over OTLP): pino must then be loaded through Node's require, where it is patched. */
+  pinoInstrumented?: boolean;
 }
 
 /** Upper bound for the span flush on shutdown, so an unreachable collector cannot hold the pod. */

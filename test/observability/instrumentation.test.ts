@@ -1,6 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { isBuiltin } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -271,6 +272,14 @@ describe.each([
 });
 
 describe('the image bundles (scripts/bundle.js)', () => {
+  it('hold pino in the service bundle, so the service reads no module from node_modules at start (the tracing bootstrap leaves pino out: its instrumentation patches the copy Node loads)', () => {
+    const main = readFileSync(BUNDLED_BUILD.main, 'utf8');
+    for (const bundled of ['node_modules/pino/pino.js', 'node_modules/sonic-boom/index.js', 'node_modules/pino-std-serializers/index.js']) expect([bundled, main.includes(bundled)]).toEqual([bundled, true]);
+    const nonBuiltin = [...main.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!).filter((name) => !isBuiltin(name));
+    expect(nonBuiltin).toEqual([]);
+    expect(readFileSync(BUNDLED_BUILD.instrumentation, 'utf8').includes('node_modules/pino/pino.js')).toBe(false);
+  });
+
   it('hold no dynamic import() (the OTLP transport\'s `import("http")` is a require): the image runs them through vm.Script, where one would need an experimental loader', () => {
     for (const file of [BUNDLED_BUILD.instrumentation, BUNDLED_BUILD.main]) expect(readFileSync(file, 'utf8')).not.toMatch(/(^|[^\w.$])import\(/);
   });
