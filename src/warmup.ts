@@ -63,8 +63,14 @@ export async function warmUpHttp(app: Koa, requests = 30): Promise<void> {
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
     const posts = TEMPLATE_NAMES.map((name) => wireRequest('POST', '/hooks/token', JSON.stringify(template(name))));
-    // Hook calls only: the probes' path is not latency-critical, and each call here is start-up time.
-    for (let i = 0; i < requests; i++) await send(port, posts[i % posts.length]!);
+    const health = wireRequest('GET', '/healthz');
+    // A probe call before each hook call: they share Node's HTTP server, Koa and the router, and
+    // without them the first second after ready was slower (p99 at 1,000/s about 27 against 17 ms
+    // in 6 interleaved runs), for about 30 ms less start-up.
+    for (let i = 0; i < requests; i++) {
+      await send(port, health);
+      await send(port, posts[i % posts.length]!);
+    }
   } catch {
     // Best effort: a failed warm-up only means a slower first call.
   } finally {
