@@ -181,6 +181,10 @@ describeWithCache(`compile cache shipped in the image (${NODE ?? 'no Node.js >= 
       // The bundles are loaded through src/code-cache.ts; Node's cache serves the other files (pino, from node_modules, in every build).
       expect(stderr).toMatch(/V8 code cache for CommonJS \S+\/pino\/pino\.js was accepted/);
       expect(ready.codeCache).toEqual({ 'instrumentation.js': 'accepted', 'main.js': 'accepted' });
+      // The chart's heap ceiling (NODE_OPTIONS=--max-old-space-size) is not a code-generation flag: both caches still used.
+      const withHeapCeiling = await startAndStop(flagged, runAs, flags, { NODE_OPTIONS: '--max-old-space-size=205' });
+      expect(withHeapCeiling.code).toBe(0);
+      expect(withHeapCeiling.ready.codeCache).toEqual({ 'instrumentation.js': 'accepted', 'main.js': 'accepted' });
       // Without the flag the same cache is another key: nothing of it is used, and V8 refuses the bundles' cache.
       const without = await startAndStop(flagged, runAs, [], { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
       expect(without.stderr).not.toMatch(/pino\.js was accepted/);
