@@ -35,7 +35,7 @@ interface CodeCacheMeta {
 }
 
 /** The subdirectory of the compile cache directory that holds the bundles' caches (Node's own entries are in `v<version>-…`). */
-export const CODE_CACHE_SUBDIR = 'bundles';
+const CODE_CACHE_SUBDIR = 'bundles';
 
 interface Loaded {
   name: string;
