@@ -260,6 +260,12 @@ const schema = {
       default: 100,
       env: 'RULES_MAX_EVALUATION_MS',
     },
+    lookupConnections: {
+      doc: "Connections opened to each lookup's upstream before the instance is ready (at most the lookup's concurrency.limit; again for new or changed lookups on reload), so the first logins after a start do not wait for DNS, TCP and TLS inside the lookup's timeout. Start-up waits at most the lookup's timeoutMs; an unreachable upstream is a warning, not an error. Unused connections close after 30 s. 0: off.",
+      format: positiveInt(0, 16),
+      default: 1,
+      env: 'LOOKUP_PREOPEN_CONNECTIONS',
+    },
   },
   logging: {
     level: {
@@ -353,7 +359,7 @@ export interface Config {
     jwksCooldownMs: number;
     jwksCacheMaxAgeMs: number;
   };
-  rules: { file: string; shadowFile: string; watch: boolean; maxCost: number; maxIterations: number; maxEvaluationMs: number };
+  rules: { file: string; shadowFile: string; watch: boolean; maxCost: number; maxIterations: number; maxEvaluationMs: number; lookupConnections: number };
   logging: { level: string; requests: boolean };
   metrics: { enabled: boolean; host: string; port: number; clientIdLabel: boolean; clientIdLimit: number };
   shutdown: { delayMs: number; timeoutMs: number };

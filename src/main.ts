@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createMetricsServer } from './observability/metrics-server';
 import { TELEMETRY_SYMBOL, type TelemetryHandle } from './observability/tracing';
+import type { PreopenReport } from './lookups/http-client';
 import { lookupMetricsEvents } from './lookups/metrics';
 import { RulesManager } from './rules/manager';
 import { RulesFileError } from './rules/types';
@@ -66,6 +67,13 @@ function startupCost(): { startupCpuMs: number; compileCache: string | null; cod
   return { startupCpuMs: Math.round((user + system) / 1000), compileCache: getCompileCacheDir?.() ?? null, codeCache: codeCacheUses() };
 }
 
+/** Connections opened ahead of the lookups' first calls, all lookups together; undefined when none was tried. */
+function summarizePreopen(reports: Record<string, PreopenReport>): { opened: number; failed: number; pending: number } | undefined {
+  const all = Object.values(reports);
+  if (all.length === 0) return undefined;
+  return all.reduce((sum, r) => ({ opened: sum.opened + r.opened, failed: sum.failed + r.failed, pending: sum.pending + r.pending }), { opened: 0, failed: 0, pending: 0 });
+}
+
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logging.level, base: { service: 'okta-token-hook', version: VERSION }, bufferBytes: 32 * 1024 });
@@ -110,6 +118,7 @@ async function main(): Promise<void> {
     parseOptions: { env: rulesEnv },
     logger,
     lookupEvents: metrics ? lookupMetricsEvents(metrics) : undefined,
+    preopenConnections: config.rules.lookupConnections,
     onReload: (result) => {
       metrics?.recordRulesReload(result.result, Date.now() / 1000, result.result === 'success' ? { version: result.version, rules: result.rules } : undefined);
     },
@@ -147,8 +156,11 @@ async function main(): Promise<void> {
   // Published by instrumentation.ts when the SDK started; flushed after the drain.
   const telemetry = (globalThis as Record<symbol, TelemetryHandle | undefined>)[TELEMETRY_SYMBOL];
   if (telemetry) cleanups.push(() => telemetry.shutdown());
-  // Warm-up before listening: rules compiled and run, the HTTP request path exercised on a private
-  // loopback server with a copy of the app that records no metrics and writes no logs.
+  // Warm-up before listening: the lookups' connections opened (in the background while the rest
+  // runs), rules compiled and run, the HTTP request path exercised on a private loopback server
+  // with a copy of the app that records no metrics and writes no logs.
+  // (Not the shadow rules' lookups: shadow evaluation runs after the answer, off Okta's clock.)
+  const preopening = rules.preopenLookups();
   const warm = await warmUpEngine(engine(), { deadlineMs: config.server.deadlineMs });
   const warmEngine = offlineEngine(engine());
   await warmUpHttp(
@@ -160,6 +172,7 @@ async function main(): Promise<void> {
       health: new HealthState(),
     }),
   );
+  const lookupConnections = summarizePreopen(await preopening);
   const service = await startService({
     config,
     app,
@@ -179,7 +192,7 @@ async function main(): Promise<void> {
       rulesVersion: engine().version,
       shadowRulesVersion: shadowRules?.version,
       env: config.env,
-      warmUp: { iterations: warm.iterations, ms: Math.round(warm.ms) },
+      warmUp: { iterations: warm.iterations, ms: Math.round(warm.ms), ...(lookupConnections ? { lookupConnections } : {}) },
       startupMs,
       ...cost,
     },

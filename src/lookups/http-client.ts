@@ -5,7 +5,8 @@
  * as `dispatcher` is a cross-version contract nobody tests; `request` is also cheaper (no WHATWG
  * streams) and aborts the socket when the signal fires, so a cancelled call reaches the upstream.
  */
-import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
+import type { Agent as UndiciAgent, buildConnector as BuildConnector, Dispatcher } from 'undici';
 
 /**
  * The two pieces of undici used here, required from their own modules: undici's index also loads
@@ -17,6 +18,7 @@ import type { Agent as UndiciAgent, Dispatcher } from 'undici';
  */
 const Agent = require('undici/lib/dispatcher/agent') as typeof UndiciAgent;
 const dispatchRequest = require('undici/lib/api/api-request') as (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+const buildConnector = require('undici/lib/core/connect') as typeof BuildConnector;
 
 export interface UpstreamRequest {
   method: 'GET' | 'POST';
@@ -78,14 +80,197 @@ export interface AgentOptions {
   ca?: string;
   /** Upper bound of connections per origin (the lookup's concurrency limit). */
   connections: number;
+  /** Connections opened ahead of the first call (its CA is used; `ca` is then ignored). */
+  preopened?: PreopenedConnections;
 }
+
+/** How long it may take to open a connection (TCP and TLS), in ms. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 export function createAgent(options: AgentOptions): UndiciAgent {
   return new Agent({
     connections: options.connections,
     keepAliveTimeout: 30_000,
-    connect: options.ca ? { ca: options.ca, timeout: 10_000 } : { timeout: 10_000 },
+    connect: options.preopened ? options.preopened.connect : options.ca ? { ca: options.ca, timeout: CONNECT_TIMEOUT_MS } : { timeout: CONNECT_TIMEOUT_MS },
   });
+}
+
+/** What happened to a pre-opened connection; a closed set, used as a metric label. */
+export type PreopenResult = 'opened' | 'failed' | 'used' | 'expired' | 'closed';
+
+/** How long a pre-opened connection waits for its first call before it is closed (undici's keep-alive for used ones). */
+export const PREOPENED_IDLE_MS = 30_000;
+
+export interface PreopenReport {
+  /** Connections now waiting for a call. */
+  opened: number;
+  failed: number;
+  /** Still opening when the wait ended; they are kept if they open later. */
+  pending: number;
+  /** Why the first failure failed (`connection failed (ECONNREFUSED)`), never a URL. */
+  error?: string;
+}
+
+interface Parked {
+  socket: Socket;
+  timer: NodeJS.Timeout;
+  release: () => void;
+}
+
+/**
+ * Connections to a lookup's upstream opened before its first call (at start-up, during the
+ * warm-up, and when a reload adds or changes a lookup), so the first logins after a deploy do not
+ * wait for DNS, TCP and the TLS handshake inside the lookup's timeout. `connect` is the undici
+ * Agent's connector: it hands out a parked connection to the same origin first and opens a new
+ * one (undici's own connector, same CA and timeout) otherwise. A parked connection that the
+ * upstream closes, that receives anything, or that waits longer than `idleMs` is closed and
+ * never handed out. Nothing is sent on a parked connection: the upstream sees a connection and,
+ * for https, a TLS handshake (which also verifies its certificate at start-up), no request.
+ */
+export class PreopenedConnections {
+  readonly #connector: BuildConnector.connector;
+  readonly #parked = new Map<string, Parked[]>();
+  readonly #idleMs: number;
+  readonly #onEvent: ((result: PreopenResult) => void) | undefined;
+  #closed = false;
+
+  constructor(options: { ca?: string; connectTimeoutMs?: number; idleMs?: number; onEvent?: (result: PreopenResult) => void } = {}) {
+    const timeout = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    this.#connector = buildConnector(options.ca ? { ca: options.ca, timeout } : { timeout });
+    this.#idleMs = options.idleMs ?? PREOPENED_IDLE_MS;
+    this.#onEvent = options.onEvent;
+  }
+
+  /** The Agent's `connect`: a parked connection to the origin when there is one, else a new one. */
+  readonly connect: BuildConnector.connector = (options, callback) => {
+    const parked = this.#take(originKey(options.protocol, options.host ?? options.hostname));
+    if (!parked) {
+      this.#connector(options, callback);
+      return;
+    }
+    // Asynchronously, as a new connection would be.
+    queueMicrotask(() => callback(null, parked));
+  };
+
+  /** Connections parked now (all origins). */
+  get idle(): number {
+    let count = 0;
+    for (const list of this.#parked.values()) count += list.length;
+    return count;
+  }
+
+  /**
+   * Opens `count` connections to `origin` (`https://host:port`) and parks them. Resolves when all
+   * are open or failed, or after `waitMs`; those still opening then are parked when they open.
+   * Never rejects.
+   */
+  open(origin: string, count: number, waitMs: number): Promise<PreopenReport> {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      return Promise.resolve({ opened: 0, failed: count, pending: 0, error: 'invalid origin' });
+    }
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const options: BuildConnector.Options = { host: url.host, hostname, protocol: url.protocol, port: url.port };
+    const key = originKey(url.protocol, url.host);
+    const report: PreopenReport = { opened: 0, failed: 0, pending: count };
+    return new Promise<PreopenReport>((resolve) => {
+      let settled = false;
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(wait);
+        resolve({ ...report });
+      };
+      const wait = setTimeout(finish, waitMs);
+      wait.unref();
+      for (let i = 0; i < count; i++) {
+        try {
+          this.#connector(options, (err, socket) => {
+            report.pending--;
+            if (err || !socket) {
+              report.failed++;
+              report.error ??= describeNetworkError(err);
+              this.#onEvent?.('failed');
+            } else if (this.#closed) {
+              socket.destroy();
+            } else {
+              report.opened++;
+              this.#onEvent?.('opened');
+              this.#park(key, socket);
+            }
+            if (report.pending === 0) finish();
+          });
+        } catch (err) {
+          report.pending--;
+          report.failed++;
+          report.error ??= describeNetworkError(err);
+          this.#onEvent?.('failed');
+          if (report.pending === 0) finish();
+        }
+      }
+    });
+  }
+
+  /** Closes every parked connection; connections still opening are closed when they open. */
+  close(): void {
+    this.#closed = true;
+    for (const list of [...this.#parked.values()]) for (const parked of [...list]) this.#drop(parked, undefined);
+    this.#parked.clear();
+  }
+
+  #park(key: string, socket: Socket): void {
+    const list = this.#parked.get(key) ?? [];
+    this.#parked.set(key, list);
+    // Any readable event on a parked connection is the upstream closing it (EOF) or sending
+    // something unasked: either way it must not carry a request.
+    const onGone = (): void => this.#drop(parked, 'closed');
+    const parked: Parked = {
+      socket,
+      timer: setTimeout(() => this.#drop(parked, 'expired'), this.#idleMs),
+      release: () => {
+        socket.off('readable', onGone);
+        socket.off('close', onGone);
+        socket.off('error', onGone);
+      },
+    };
+    parked.timer.unref();
+    socket.on('readable', onGone);
+    socket.on('close', onGone);
+    socket.on('error', onGone);
+    list.push(parked);
+  }
+
+  #take(key: string): Socket | undefined {
+    const list = this.#parked.get(key);
+    while (list && list.length > 0) {
+      const parked = list.pop()!;
+      clearTimeout(parked.timer);
+      parked.release();
+      if (!parked.socket.destroyed && parked.socket.readyState === 'open') {
+        this.#onEvent?.('used');
+        return parked.socket;
+      }
+      parked.socket.destroy();
+      this.#onEvent?.('closed');
+    }
+    return undefined;
+  }
+
+  #drop(parked: Parked, result: PreopenResult | undefined): void {
+    const list = [...this.#parked.values()].find((l) => l.includes(parked));
+    if (!list) return;
+    list.splice(list.indexOf(parked), 1);
+    clearTimeout(parked.timer);
+    parked.release();
+    parked.socket.destroy();
+    if (result) this.#onEvent?.(result);
+  }
+}
+
+function originKey(protocol: string, host: string): string {
+  return `${protocol}//${host}`;
 }
 
 /** Why `signal` was aborted, as reported by whoever aborted it (see `Lookup`). */

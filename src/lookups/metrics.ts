@@ -6,7 +6,7 @@
 import type { Metrics } from '../observability/metrics';
 import { CIRCUIT_STATE_VALUE, type LookupEvents } from './types';
 
-type LookupMetrics = Pick<Metrics, 'lookupDuration' | 'lookupCache' | 'lookupCircuitState'>;
+type LookupMetrics = Pick<Metrics, 'lookupDuration' | 'lookupCache' | 'lookupCircuitState' | 'lookupPreopened'>;
 
 export function lookupMetricsEvents(metrics: LookupMetrics): LookupEvents {
   return {
@@ -14,6 +14,7 @@ export function lookupMetricsEvents(metrics: LookupMetrics): LookupEvents {
     cache: (event) => metrics.lookupCache.inc({ lookup: event.lookup, result: event.result }),
     circuit: (event) => metrics.lookupCircuitState.set({ lookup: event.lookup }, CIRCUIT_STATE_VALUE[event.state]),
     removed: (event) => metrics.lookupCircuitState.remove({ lookup: event.lookup }),
+    preopened: (event) => metrics.lookupPreopened.inc({ lookup: event.lookup, result: event.result }),
   };
 }
 
@@ -25,5 +26,6 @@ export function combineLookupEvents(...sinks: readonly (LookupEvents | undefined
     cache: (event) => present.forEach((sink) => sink.cache?.(event)),
     circuit: (event) => present.forEach((sink) => sink.circuit?.(event)),
     removed: (event) => present.forEach((sink) => sink.removed?.(event)),
+    preopened: (event) => present.forEach((sink) => sink.preopened?.(event)),
   };
 }

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Agent } from 'undici';
 import { ClientCredentialsClient, FileReadError, readPemFile, readSecretFile, readSigningKey } from './credentials';
-import { createAgent } from './http-client';
+import { createAgent, PreopenedConnections, type PreopenReport } from './http-client';
 import { Lookup, type ResolveOptions } from './lookup';
 import { HttpSource, OktaGroupsSource, type HttpCredential, type OktaAuthorization } from './sources';
 import { LookupSetupError, type LookupContext, type LookupDefinition, type LookupEvents, type LookupOutcome } from './types';
@@ -23,8 +23,11 @@ export interface LookupSetOptions {
 interface Runtime {
   lookup: Lookup;
   agent: Agent;
+  /** Connections opened ahead of the first call, handed to `agent` first. */
+  preopened: PreopenedConnections;
   /** Definition fingerprint plus CA content hash. */
   identity: string;
+  definition: LookupDefinition;
 }
 
 type Credentials = { kind: 'http'; credential: HttpCredential | undefined } | { kind: 'okta'; authorization: OktaAuthorization };
@@ -89,10 +92,13 @@ async function loadCredentials(definition: LookupDefinition, agent: Agent, error
 
 export class LookupSet {
   readonly #runtimes: ReadonlyMap<string, Runtime>;
+  /** The lookups this set created (not carried over from the previous set): their pools are empty. */
+  #fresh: readonly Runtime[];
   #closed = false;
 
-  private constructor(runtimes: Map<string, Runtime>) {
+  private constructor(runtimes: Map<string, Runtime>, fresh: readonly Runtime[] = []) {
     this.#runtimes = runtimes;
+    this.#fresh = fresh;
   }
 
   /** An empty set (rules without lookups). */
@@ -116,7 +122,9 @@ export class LookupSet {
         const identity = `${definition.type}:${definition.fingerprint}:${hash}`;
         const old = previous?.get(definition.name);
         const reuse = old && old.identity === identity ? old : undefined;
-        const agent = reuse?.agent ?? createAgent({ ca, connections: definition.concurrency.limit });
+        const preopened =
+          reuse?.preopened ?? new PreopenedConnections({ ca, onEvent: (result) => options.events?.preopened?.({ lookup: definition.name, result }) });
+        const agent = reuse?.agent ?? createAgent({ connections: definition.concurrency.limit, preopened });
         const credentials = await loadCredentials(definition, agent, errors, options.now);
         if (!credentials) {
           if (!reuse) await agent.close();
@@ -134,7 +142,7 @@ export class LookupSet {
           definition.type === 'http'
             ? new HttpSource(definition, agent, credentials.kind === 'http' ? credentials.credential : undefined)
             : new OktaGroupsSource(definition, agent, (credentials as Extract<Credentials, { kind: 'okta' }>).authorization);
-        const runtime: Runtime = { lookup: new Lookup(definition, source, { events: options.events, now: options.now }), agent, identity };
+        const runtime: Runtime = { lookup: new Lookup(definition, source, { events: options.events, now: options.now }), agent, preopened, identity, definition };
         runtimes.set(definition.name, runtime);
         created.push(runtime);
       }),
@@ -151,7 +159,7 @@ export class LookupSet {
       await Promise.all([...previous.values()].filter((runtime) => !kept.has(runtime)).map((runtime) => closeRuntime(runtime)));
       for (const name of previous.keys()) if (!runtimes.has(name)) options.events?.removed?.({ lookup: name });
     }
-    return new LookupSet(runtimes);
+    return new LookupSet(runtimes, created);
   }
 
   get names(): string[] {
@@ -178,6 +186,27 @@ export class LookupSet {
     return new Map(entries);
   }
 
+  /**
+   * Opens up to `connections` connections (at most the lookup's concurrency limit) to the upstream
+   * of every lookup this set created, so their first calls do not open them (lookups carried over
+   * from the previous set already have theirs). Waits at most each lookup's `timeoutMs`: a slower
+   * connection is kept when it opens, a failure is only reported. Runs once; never rejects.
+   */
+  async preopen(connections: number): Promise<Record<string, PreopenReport>> {
+    const fresh = this.#fresh;
+    this.#fresh = [];
+    const reports: Record<string, PreopenReport> = {};
+    if (connections <= 0 || this.#closed) return reports;
+    await Promise.all(
+      fresh.map(async (runtime) => {
+        const { definition } = runtime;
+        const count = Math.min(connections, definition.concurrency.limit);
+        reports[definition.name] = await runtime.preopened.open(lookupOrigin(definition), count, definition.timeoutMs);
+      }),
+    );
+    return reports;
+  }
+
   /** Closes every lookup and connection pool (shutdown). Idempotent; a no-op on a set superseded by a reload. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -186,8 +215,15 @@ export class LookupSet {
   }
 }
 
+/** The upstream origin of a lookup: static by construction (`https://host:port`). */
+export function lookupOrigin(definition: LookupDefinition): string {
+  if (definition.type === 'oktaGroups') return definition.orgUrl;
+  return new URL(definition.url.parts.map((part) => (typeof part === 'string' ? part : 'x')).join('')).origin;
+}
+
 async function closeRuntime(runtime: Runtime): Promise<void> {
   runtime.lookup.close();
+  runtime.preopened.close();
   // Graceful: requests already sent finish (their own timeouts bound this).
   await runtime.agent.close().catch(() => undefined);
 }

@@ -6,6 +6,7 @@
 import type { JsonValue } from '../hook/types';
 import type { CompiledExpression } from '../rules/cel';
 import type { CompiledPattern } from '../rules/regex';
+import type { PreopenResult } from './http-client';
 
 export type LookupType = 'http' | 'oktaGroups';
 export const LOOKUP_TYPES: readonly LookupType[] = ['http', 'oktaGroups'];
@@ -150,6 +151,8 @@ export interface LookupEvents {
   circuit?(event: { lookup: string; state: CircuitStateName }): void;
   /** A reload removed the lookup: drop its per-lookup state (e.g. the breaker gauge, so no alert stays on). */
   removed?(event: { lookup: string }): void;
+  /** A connection opened ahead of the first call was opened, failed to open, used, expired unused, or closed by the upstream. */
+  preopened?(event: { lookup: string; result: PreopenResult }): void;
 }
 
 /** Evaluation context for the lookups' CEL expressions: the rules' `RequestContext`. */

@@ -162,6 +162,7 @@ export class Metrics {
   readonly lookupDuration: Histogram<'lookup' | 'result'>;
   readonly lookupCache: Counter<'lookup' | 'result'>;
   readonly lookupCircuitState: Gauge<'lookup'>;
+  readonly lookupPreopened: Counter<'lookup' | 'result'>;
   readonly ready: Gauge;
   readonly unhandledErrors: Counter<'kind'>;
   readonly shedRequests: Counter<'reason'>;
@@ -305,6 +306,12 @@ export class Metrics {
       name: 'okta_hook_lookup_circuit_state',
       help: 'Circuit breaker state per lookup: 0 closed, 1 half-open, 2 open.',
       labelNames: ['lookup'],
+      registers,
+    });
+    this.lookupPreopened = new Counter({
+      name: 'okta_hook_lookup_preopened_connections_total',
+      help: 'Connections to lookup upstreams opened before their first call, by lookup and result (opened, failed, used, expired, closed).',
+      labelNames: ['lookup', 'result'],
       registers,
     });
     this.ruleSetCalls = new Counter({

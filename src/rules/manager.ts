@@ -12,6 +12,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { NO_RULES_ENGINE, type ClaimsEngine } from '../hook/engine';
+import type { PreopenReport } from '../lookups/http-client';
 import type { LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
 import type { LookupContext, LookupOutcome } from '../lookups/types';
@@ -62,6 +63,12 @@ export interface RulesManagerOptions {
    * manager's own.
    */
   shareLookupsWith?: () => ClaimsEngine;
+  /**
+   * Connections to open to each new lookup's upstream before its first call (at most its
+   * concurrency limit): by `preopenLookups()` at start-up, and by every reload that adds or
+   * changes a lookup. 0 (the default) opens none.
+   */
+  preopenConnections?: number;
 }
 
 /** Resolves through the live engine's lookup when its definition is identical, else through `own`. */
@@ -191,6 +198,23 @@ export class RulesManager {
     return next;
   }
 
+  /**
+   * Opens the configured number of connections to the upstream of every lookup not opened yet
+   * (`preopenConnections`); waits at most each lookup's timeout. A lookup that could not be
+   * reached is logged as a warning and keeps working (its first call opens its own connection).
+   * Never rejects.
+   */
+  async preopenLookups(): Promise<Record<string, PreopenReport>> {
+    const lookups = this.#lookups;
+    const connections = this.#options.preopenConnections ?? 0;
+    if (!lookups || connections <= 0) return {};
+    const reports = await lookups.preopen(connections);
+    for (const [lookup, report] of Object.entries(reports)) {
+      if (report.failed > 0) this.#logger.warn({ rulesFile: this.file, lookup, ...report }, 'lookup connection could not be opened ahead of its first call');
+    }
+    return reports;
+  }
+
   /** Stops watching and closes the lookups' connection pools (shutdown, after the drain). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -282,6 +306,8 @@ export class RulesManager {
     }
     this.#lookups = built.lookups;
     if (this.#closed) await built.lookups?.close();
+    // New or changed lookups open their connections in the background: the reload does not wait.
+    else void this.preopenLookups();
     return { engine: built.engine };
   }
 

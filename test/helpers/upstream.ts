@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { jwtVerify, type CryptoKey, type KeyObject } from 'jose';
 
 export interface RecordedRequest {
@@ -39,6 +39,9 @@ export interface Upstream {
   count(prefix?: string): number;
   /** Requests the client abandoned: the connection closed before the answer was written. */
   readonly cancelled: number;
+  /** TCP connections accepted since start (or the last `reset`), and those open now. */
+  readonly connections: number;
+  readonly openConnections: number;
   /** Requests being handled now, and the most at once since start. */
   readonly inFlight: number;
   readonly maxInFlight: number;
@@ -112,6 +115,13 @@ export async function startUpstream(handler: Handler, options: UpstreamOptions =
   };
 
   const server: Server = options.tls ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, onRequest) : createServer(onRequest);
+  let connections = 0;
+  let openConnections = 0;
+  server.on('connection', (socket: Socket) => {
+    connections++;
+    openConnections++;
+    socket.once('close', () => openConnections--);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const origin = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
@@ -124,6 +134,12 @@ export async function startUpstream(handler: Handler, options: UpstreamOptions =
     count: (prefix) => (prefix === undefined ? requests.length : requests.filter((r) => r.path.startsWith(prefix)).length),
     get cancelled() {
       return cancelled;
+    },
+    get connections() {
+      return connections;
+    },
+    get openConnections() {
+      return openConnections;
     },
     get inFlight() {
       return inFlight;
@@ -149,6 +165,7 @@ export async function startUpstream(handler: Handler, options: UpstreamOptions =
     },
     reset() {
       requests.length = 0;
+      connections = 0;
       cancelled = 0;
       maxInFlight = inFlight;
     },

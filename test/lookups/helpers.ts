@@ -1,6 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { parseLookups } from '../../src/lookups/definition';
 import { LookupSet } from '../../src/lookups/set';
 import type { CacheResult, CircuitStateName, LookupCallEvent, LookupContext, LookupDefinition, LookupEvents } from '../../src/lookups/types';
@@ -82,4 +84,32 @@ export async function secretDir(): Promise<{ dir: string; write(name: string, co
 /** Builds a set for one definition map; remember `await set.close()`. */
 export async function lookupSet(spec: Record<string, unknown>, events?: LookupEvents): Promise<LookupSet> {
   return LookupSet.create(defineLookups(spec), { events });
+}
+
+export interface TestPki {
+  /** The server's key and certificate (for 127.0.0.1), PEM. */
+  key: string;
+  cert: string;
+  /** The CA that signed it: PEM, and a file holding it. */
+  ca: string;
+  caFile: string;
+  cleanup(): Promise<void>;
+}
+
+/** A one-day CA and a server certificate for 127.0.0.1, made with the openssl CLI; undefined when openssl is not installed. */
+export async function testPki(): Promise<TestPki | undefined> {
+  const execFileAsync = promisify(execFile);
+  try {
+    await execFileAsync('openssl', ['version']);
+  } catch {
+    return undefined;
+  }
+  const secrets = await secretDir();
+  const run = (args: string[]): Promise<unknown> => execFileAsync('openssl', args, { cwd: secrets.dir });
+  await secrets.write('server.ext', 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+  await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=lookup test CA']);
+  await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  await run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'server.ext']);
+  const read = (name: string): Promise<string> => readFile(join(secrets.dir, name), 'utf8');
+  return { key: await read('server.key'), cert: await read('server.pem'), ca: await read('ca.pem'), caFile: join(secrets.dir, 'ca.pem'), cleanup: secrets.cleanup };
 }

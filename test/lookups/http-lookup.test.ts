@@ -1,12 +1,6 @@
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { LookupSet } from '../../src/lookups/set';
 import { reply, routes, startUpstream, type Upstream } from '../helpers/upstream';
-import { contextForUser, deadline, EventLog, lookupSet, secretDir } from './helpers';
-
-const execFileAsync = promisify(execFile);
+import { contextForUser, deadline, EventLog, lookupSet, secretDir, testPki, type TestPki } from './helpers';
 
 describe('http lookups against a real upstream', () => {
   let upstream: Upstream;
@@ -168,39 +162,21 @@ describe('http lookups against a real upstream', () => {
 });
 
 describe('http lookups over TLS with a custom CA', () => {
-  let openssl = true;
-  let pki: { dir: string; cleanup(): Promise<void> } | undefined;
-  let key = '';
-  let cert = '';
-  let caFile = '';
+  let pki: TestPki | undefined;
 
   beforeAll(async () => {
-    try {
-      await execFileAsync('openssl', ['version']);
-    } catch {
-      openssl = false;
-      return;
-    }
-    const secrets = await secretDir();
-    pki = secrets;
-    const run = (args: string[]): Promise<unknown> => execFileAsync('openssl', args, { cwd: secrets.dir });
-    await secrets.write('server.ext', 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
-    await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=lookup test CA']);
-    await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-    await run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'server.ext']);
-    key = await readFile(join(secrets.dir, 'server.key'), 'utf8');
-    cert = await readFile(join(secrets.dir, 'server.pem'), 'utf8');
-    caFile = join(secrets.dir, 'ca.pem');
+    pki = await testPki();
   }, 30_000);
   afterAll(async () => {
     await pki?.cleanup();
   });
 
   it('trusts the server through tls.caFile, and fails without it', async () => {
-    if (!openssl) {
+    if (!pki) {
       console.warn('skipped: the openssl CLI is not installed, so no test CA can be generated');
       return;
     }
+    const { key, cert, caFile } = pki;
     const upstream = await startUpstream(reply.json({ tier: 'platinum' }), { tls: { key, cert } });
     const trusted = await lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, tls: { caFile }, extract: 'tier' } });
     const untrusted = await lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}` } });

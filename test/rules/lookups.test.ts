@@ -341,6 +341,27 @@ ${auth}rules:
     expect(await metricValue(metrics, 'okta_hook_lookup_circuit_state', { lookup: 'crm' })).toBe(0);
   });
 
+  it('opens the lookups\' connections when asked at start-up, and again in the background for a lookup a reload changed', async () => {
+    const { metrics } = buildTestApp();
+    const rulesFile = join(dir, 'rules.yaml');
+    await writeFile(rulesFile, file());
+    const manager = await RulesManager.create({ file: rulesFile, watch: false, lookupEvents: lookupMetricsEvents(metrics), preopenConnections: 2 });
+    managers.push(manager);
+    expect(crm.connections).toBe(0);
+    expect(await manager.preopenLookups()).toEqual({ crm: { opened: 2, failed: 0, pending: 0 } });
+    expect(await metricValue(metrics, 'okta_hook_lookup_preopened_connections_total', { lookup: 'crm', result: 'opened' })).toBe(2);
+
+    // A reload that changes the lookup builds a new pool: it opens its connections without being asked.
+    await writeFile(rulesFile, file('', 900));
+    expect(await manager.reload()).toMatchObject({ result: 'success', changed: true });
+    const opened = (): Promise<number | undefined> => metricValue(metrics, 'okta_hook_lookup_preopened_connections_total', { lookup: 'crm', result: 'opened' });
+    for (let i = 0; i < 200 && (await opened()) !== 4; i++) await sleep(10);
+    expect(await opened()).toBe(4);
+    await manager.current().evaluate(event());
+    expect(await metricValue(metrics, 'okta_hook_lookup_preopened_connections_total', { lookup: 'crm', result: 'used' })).toBe(1);
+    expect(crm.requests).toHaveLength(1);
+  });
+
   it('re-reads rotated lookup secrets on SIGHUP even when the rules did not change, and keeps serving when a secret disappears', async () => {
     const tokenFile = join(dir, 'token');
     await writeFile(tokenFile, 'old-token');
