@@ -163,7 +163,7 @@ async function main(): Promise<void> {
   const preopening = rules.preopenLookups();
   const warm = await warmUpEngine(engine(), { deadlineMs: config.server.deadlineMs });
   const warmEngine = offlineEngine(engine());
-  await warmUpHttp(
+  const warmHttp = await warmUpHttp(
     createApp({
       config: { ...config, logging: { ...config.logging, requests: false } },
       logger: createLogger({ level: 'silent', destination: new Writable({ write: (_chunk, _encoding, done) => done() }) }),
@@ -192,7 +192,13 @@ async function main(): Promise<void> {
       rulesVersion: engine().version,
       shadowRulesVersion: shadowRules?.version,
       env: config.env,
-      warmUp: { iterations: warm.iterations, ms: Math.round(warm.ms), ...(lookupConnections ? { lookupConnections } : {}) },
+      warmUp: {
+        iterations: warm.iterations,
+        ms: Math.round(warm.ms),
+        httpCalls: warmHttp.calls,
+        httpMs: Math.round(warmHttp.ms),
+        ...(lookupConnections ? { lookupConnections } : {}),
+      },
       startupMs,
       ...cost,
     },

@@ -56,8 +56,10 @@ export async function warmUpEngine(engine: ClaimsEngine, options: { iterations?:
  * before): Node's HTTP client is not on the service's path, so warming it would be start-up time
  * spent for nothing (about a third of this step's CPU when it was used).
  */
-export async function warmUpHttp(app: Koa, requests = 30): Promise<void> {
+export async function warmUpHttp(app: Koa, requests = 30): Promise<{ calls: number; ms: number }> {
+  const started = performance.now();
   const server = createServer(app.callback());
+  let calls = 0;
   try {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -70,6 +72,7 @@ export async function warmUpHttp(app: Koa, requests = 30): Promise<void> {
     for (let i = 0; i < requests; i++) {
       await send(port, health);
       await send(port, posts[i % posts.length]!);
+      calls += 2;
     }
   } catch {
     // Best effort: a failed warm-up only means a slower first call.
@@ -77,6 +80,7 @@ export async function warmUpHttp(app: Koa, requests = 30): Promise<void> {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+  return { calls, ms: performance.now() - started };
 }
 
 /** A parent that is not sampled: with the default parent-based sampler no warm-up span is recorded or exported. */
