@@ -8,7 +8,7 @@
  *
  *   npm run build && node bench/cold-start.js [--runs 5] [--profile all|off|…] [--node BIN]
  *       [--variant NAME=DIR[:VAR=VALUE;VAR=VALUE]] (repeatable; default: this repository as `this`)
- *       [--rate 1000] [--seconds 3 | 0 for start-up only] [--cpu-prof DIR]
+ *       [--rate 1000] [--seconds 3 | 0 for start-up only] [--cpu-prof DIR] [--pin]
  *
  * Variants are interleaved run by run (A B A B …), so a busy host moves them alike; the summary is
  * the median per variant. CPU time at ready (utime + stime from /proc) is the figure to compare on a
@@ -16,11 +16,14 @@
  * bench/run.js (`all`: metrics, one log line per call, tracing at 10 % exported over OTLP/HTTP to a
  * local sink). A variant's DIR is a built checkout (its own dist/, node_modules/); its extra
  * environment is how, e.g., NODE_COMPILE_CACHE is switched for one variant. Traffic goes to
- * 127.0.0.1 only and is bounded by --seconds.
+ * 127.0.0.1 only and is bounded by --seconds. `--pin` runs the service on core 0 and this script on
+ * core 1 (`taskset`, as `npm run bench` does), so V8's background compiler threads share the
+ * service's one core, as in a pod limited to one CPU: start-up wall time then includes them.
  */
 'use strict';
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const { existsSync } = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { openLoop, percentile } = require('./load');
 const { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags, parseEnvPairs } = require('./run');
@@ -28,7 +31,7 @@ const { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, wa
 const ROOT = path.join(__dirname, '..');
 
 function parseArgs(argv) {
-  const args = { runs: 3, profile: 'all', node: process.execPath, variants: [], rate: 1000, seconds: 3, cpuProf: '' };
+  const args = { runs: 3, profile: 'all', node: process.execPath, variants: [], rate: 1000, seconds: 3, cpuProf: '', pin: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     // Old form: `node bench/cold-start.js [RUNS] [REPO_DIR]`.
@@ -38,6 +41,10 @@ function parseArgs(argv) {
     }
     if (i === 1 && !flag.startsWith('--') && args.variants.length === 0) {
       args.variants.push({ name: 'this', root: path.resolve(flag), env: {} });
+      continue;
+    }
+    if (flag === '--pin') {
+      args.pin = true;
       continue;
     }
     const value = argv[++i];
@@ -85,7 +92,10 @@ async function once(variant, args, otlpPort, run) {
   };
   const profiling = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${variant.name}-${args.profile}-${run}.cpuprofile`] : [];
   const started = process.hrtime.bigint();
-  const child = spawn(args.node, [...imageNodeFlags(variant.root), ...profiling, 'dist/entrypoint.js'], { cwd: variant.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = [...imageNodeFlags(variant.root), ...profiling, 'dist/entrypoint.js'];
+  const child = args.pin
+    ? spawn('taskset', ['-c', '0', args.node, ...nodeArgs], { cwd: variant.root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(args.node, nodeArgs, { cwd: variant.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -129,6 +139,10 @@ const fmt = (v, digits = 0) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.pin) {
+    if (!existsSync('/usr/bin/taskset') || os.cpus().length < 2) throw new Error('--pin needs taskset and at least two cores');
+    spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  }
   const otlp = await startOtlpSink();
   const rows = new Map(args.variants.map((v) => [v.name, []]));
   try {
@@ -137,7 +151,7 @@ async function main() {
       for (const variant of args.variants) {
         const r = await once(variant, args, otlp.port, run);
         rows.get(variant.name).push(r);
-        const warm = r.ready && r.ready.warmUp ? `${r.ready.warmUp.iterations} × ${r.ready.warmUp.ms} ms` : '-';
+        const warm = r.ready && r.ready.warmUp ? `${r.ready.warmUp.iterations} × ${r.ready.warmUp.ms} ms${r.ready.warmUp.httpMs !== undefined ? `, HTTP ${r.ready.warmUp.httpCalls} calls ${r.ready.warmUp.httpMs} ms` : ''}` : '-';
         console.log(
           `run ${run} ${variant.name}: ready ${fmt(r.readyMs)} ms wall, ${fmt(r.readyCpuMs)} ms CPU (log startupMs ${r.ready ? r.ready.startupMs : '-'}, warm-up ${warm}); first second p99 ${fmt(r.firstP99Ms, 1)} ms (max ${fmt(r.firstMaxMs, 1)}), seconds 2-${args.seconds} p99 ${fmt(r.afterP99Ms, 1)} ms${r.failed ? `, ${r.failed} failed` : ''}`,
         );

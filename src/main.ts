@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createMetricsServer } from './observability/metrics-server';
 import { TELEMETRY_SYMBOL, type TelemetryHandle } from './observability/tracing';
-import type { PreopenReport } from './lookups/http-client';
+import type { LookupPreopenReport } from './lookups/set';
 import { lookupMetricsEvents } from './lookups/metrics';
 import { RulesManager } from './rules/manager';
 import { RulesFileError } from './rules/types';
@@ -68,10 +68,18 @@ function startupCost(): { startupCpuMs: number; compileCache: string | null; cod
 }
 
 /** Connections opened ahead of the lookups' first calls, all lookups together; undefined when none was tried. */
-function summarizePreopen(reports: Record<string, PreopenReport>): { opened: number; failed: number; pending: number } | undefined {
+function summarizePreopen(reports: Record<string, LookupPreopenReport>): { opened: number; failed: number; pending: number; accessTokens?: { fetched: number; failed: number } } | undefined {
   const all = Object.values(reports);
   if (all.length === 0) return undefined;
-  return all.reduce((sum, r) => ({ opened: sum.opened + r.opened, failed: sum.failed + r.failed, pending: sum.pending + r.pending }), { opened: 0, failed: 0, pending: 0 });
+  const sum = { opened: 0, failed: 0, pending: 0 };
+  const tokens = { fetched: 0, failed: 0 };
+  for (const r of all) {
+    sum.opened += r.opened;
+    sum.failed += r.failed;
+    sum.pending += r.pending;
+    if (r.accessToken) tokens[r.accessToken]++;
+  }
+  return tokens.fetched + tokens.failed > 0 ? { ...sum, accessTokens: tokens } : sum;
 }
 
 async function main(): Promise<void> {

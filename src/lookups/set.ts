@@ -8,7 +8,14 @@
 import { createHash } from 'node:crypto';
 import type { Agent } from 'undici';
 import { ClientCredentialsClient, FileReadError, readPemFile, readSecretFile, readSigningKey } from './credentials';
-import { createAgent, PreopenedConnections, type PreopenReport } from './http-client';
+import { createAgent, PreopenedConnections, UpstreamError, type PreopenReport } from './http-client';
+
+/** What `LookupSet.preopen` did for one lookup: its connections, and for OAuth 2.0 its first access token. */
+export interface LookupPreopenReport extends PreopenReport {
+  accessToken?: 'fetched' | 'failed';
+  /** Why the token request failed (`token endpoint answered HTTP 401 (invalid_client)`), never a URL or secret. */
+  accessTokenError?: string;
+}
 import { Lookup, type ResolveOptions } from './lookup';
 import { HttpSource, OktaGroupsSource, type HttpCredential, type OktaAuthorization } from './sources';
 import { LookupSetupError, type LookupContext, type LookupDefinition, type LookupEvents, type LookupOutcome } from './types';
@@ -189,19 +196,32 @@ export class LookupSet {
   /**
    * Opens up to `connections` connections (at most the lookup's concurrency limit) to the upstream
    * of every lookup this set created, so their first calls do not open them (lookups carried over
-   * from the previous set already have theirs). Waits at most each lookup's `timeoutMs`: a slower
-   * connection is kept when it opens, a failure is only reported. Runs once; never rejects.
+   * from the previous set already have theirs). An `oktaGroups` lookup with OAuth 2.0 also gets its
+   * access token now, over one of them. Waits at most each lookup's `timeoutMs` for the
+   * connections, then as long again for the token: a slower connection is kept when it opens, a
+   * failure is only reported. Runs once; never rejects.
    */
-  async preopen(connections: number): Promise<Record<string, PreopenReport>> {
+  async preopen(connections: number): Promise<Record<string, LookupPreopenReport>> {
     const fresh = this.#fresh;
     this.#fresh = [];
-    const reports: Record<string, PreopenReport> = {};
+    const reports: Record<string, LookupPreopenReport> = {};
     if (connections <= 0 || this.#closed) return reports;
     await Promise.all(
       fresh.map(async (runtime) => {
         const { definition } = runtime;
         const count = Math.min(connections, definition.concurrency.limit);
-        reports[definition.name] = await runtime.preopened.open(lookupOrigin(definition), count, definition.timeoutMs);
+        const report: LookupPreopenReport = await runtime.preopened.open(lookupOrigin(definition), count, definition.timeoutMs);
+        const source = runtime.lookup.source;
+        if (source instanceof OktaGroupsSource && source.authorization.kind === 'oauth') {
+          try {
+            await source.authorization.client.accessToken(AbortSignal.timeout(definition.timeoutMs));
+            report.accessToken = 'fetched';
+          } catch (err) {
+            report.accessToken = 'failed';
+            report.accessTokenError = err instanceof UpstreamError ? err.message : 'token request failed';
+          }
+        }
+        reports[definition.name] = report;
       }),
     );
     return reports;

@@ -12,8 +12,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { NO_RULES_ENGINE, type ClaimsEngine } from '../hook/engine';
-import type { PreopenReport } from '../lookups/http-client';
-import type { LookupSet } from '../lookups/set';
+import type { LookupPreopenReport, LookupSet } from '../lookups/set';
 import { LookupSetupError, type LookupEvents } from '../lookups/types';
 import type { LookupContext, LookupOutcome } from '../lookups/types';
 import { lookupFingerprints, RulesEngine, type LookupResolver } from './engine';
@@ -204,13 +203,14 @@ export class RulesManager {
    * reached is logged as a warning and keeps working (its first call opens its own connection).
    * Never rejects.
    */
-  async preopenLookups(): Promise<Record<string, PreopenReport>> {
+  async preopenLookups(): Promise<Record<string, LookupPreopenReport>> {
     const lookups = this.#lookups;
     const connections = this.#options.preopenConnections ?? 0;
     if (!lookups || connections <= 0) return {};
     const reports = await lookups.preopen(connections);
     for (const [lookup, report] of Object.entries(reports)) {
       if (report.failed > 0) this.#logger.warn({ rulesFile: this.file, lookup, ...report }, 'lookup connection could not be opened ahead of its first call');
+      if (report.accessToken === 'failed') this.#logger.warn({ rulesFile: this.file, lookup, error: report.accessTokenError }, 'lookup access token could not be fetched ahead of its first call');
     }
     return reports;
   }

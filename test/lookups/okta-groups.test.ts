@@ -143,6 +143,37 @@ describe('oktaGroups lookup with OAuth 2.0 client credentials (private_key_jwt)'
     await secrets.cleanup();
   });
 
+  it('gets its access token while its connection is opened ahead of the first call, so the first call sends only the API request', async () => {
+    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, timeoutMs: SLOW_MACHINE_TIMEOUT_MS, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: keyFile } }, cache: false } });
+    expect(await set.preopen(1)).toEqual({ groups: { opened: 1, failed: 0, pending: 0, accessToken: 'fetched' } });
+    expect(upstream.count('/oauth2/v1/token')).toBe(1);
+    expect(upstream.count('/api/v1/')).toBe(0);
+    // A login comes later than this: undici frees the connection on the turn after the token's answer.
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(await set.get('groups')!.resolve(contextForUser(JORDAN))).toMatchObject({ ok: true });
+    expect(upstream.count('/oauth2/v1/token')).toBe(1);
+    expect(upstream.count('/api/v1/')).toBe(1);
+    // The token request and the API call both rode the one connection opened ahead.
+    expect(upstream.connections).toBe(1);
+  });
+
+  it('reports a token endpoint that refuses the client when the connections are opened ahead, with its OAuth error; the lookup keeps trying on its calls', async () => {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const wrongKey = await secrets.write('wrong.pem', await exportPKCS8(privateKey));
+    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, timeoutMs: SLOW_MACHINE_TIMEOUT_MS, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: wrongKey } } } });
+    expect(await set.preopen(1)).toEqual({ groups: { opened: 1, failed: 0, pending: 0, accessToken: 'failed', accessTokenError: 'token endpoint answered HTTP 401 (invalid_client)' } });
+    expect(await set.get('groups')!.resolve(contextForUser(JORDAN))).toMatchObject({ ok: false, status: 'error' });
+    expect(upstream.count('/oauth2/v1/token')).toBe(2);
+  });
+
+  it('gets no token ahead with an API token (SSWS), only the connection', async () => {
+    const tokenFile = await secrets.write('ssws', 'api-token-1');
+    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, auth: { apiTokenFile: tokenFile } } });
+    expect(await set.preopen(1)).toEqual({ groups: { opened: 1, failed: 0, pending: 0 } });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it('gets an access token with a signed client assertion, uses it as Bearer and reuses it until it expires', async () => {
     const events = new EventLog();
     set = await lookupSet(
