@@ -26,7 +26,7 @@ const { existsSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { openLoop, percentile } = require('./load');
-const { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags, parseEnvPairs } = require('./run');
+const { PROFILES, requestsFor, freePorts, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags, parseEnvPairs } = require('./run');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -84,7 +84,7 @@ function readyLine(stdout) {
 }
 
 async function once(variant, args, otlpPort, run) {
-  const [port, metricsPort] = [await freePort(), await freePort()];
+  const [port, metricsPort] = await freePorts(2);
   const env = {
     ...serviceEnv(port, metricsPort, otlpPort),
     ...PROFILES[args.profile],

@@ -180,14 +180,25 @@ function parseArgs(argv) {
 }
 
 function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+  return freePorts(1).then(([port]) => port);
+}
+
+/** `count` distinct free ports: each is held open until all are chosen (two ports taken one after the other can be the same one). */
+async function freePorts(count) {
+  const servers = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise((resolve, reject) => {
+        server.on('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+    }
+    return servers.map((server) => server.address().port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))));
+  }
 }
 
 /** A minimal OTLP/HTTP sink so the traced profile pays the real export cost without a collector. */
@@ -285,7 +296,7 @@ function compileCacheFor(nodeBin, root, args) {
 
 async function startService(profile, nodeBin, args, otlpPort) {
   const plan = launchPlan(profile, args);
-  const [port, metricsPort] = [await freePort(), await freePort()];
+  const [port, metricsPort] = await freePorts(2);
   const env = { ...serviceEnv(port, metricsPort, otlpPort), ...plan.env };
   const cache = REFERENCE_ENTRIES[plan.base] ? undefined : compileCacheFor(nodeBin, plan.root, args);
   if (cache) env.NODE_COMPILE_CACHE = cache;
@@ -544,4 +555,4 @@ if (require.main === module) {
 }
 
 // Shared with bench/cold-start.js (same profiles, same OTLP sink, same CPU accounting).
-module.exports = { PROFILES, requestsFor, freePort, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags, parseEnvPairs, warmupSeconds };
+module.exports = { PROFILES, requestsFor, freePort, freePorts, serviceEnv, startOtlpSink, procStat, waitReady, imageNodeFlags, parseEnvPairs, warmupSeconds };
