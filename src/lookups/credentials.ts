@@ -120,6 +120,12 @@ export class ClientCredentialsClient {
     this.#now = options.now ?? Date.now;
   }
 
+  /** The access token in hand if it is still valid, without asking for one. */
+  cachedToken(): string | undefined {
+    const cached = this.#cached;
+    return cached && this.#now() < cached.refreshAt ? cached.token : undefined;
+  }
+
   /** A valid access token; waits at most until `signal` aborts. */
   async accessToken(signal: AbortSignal): Promise<string> {
     const cached = this.#cached;

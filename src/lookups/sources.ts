@@ -65,6 +65,14 @@ export function extractPath(value: unknown, path: readonly string[]): unknown {
  */
 export const LOOKUP_VALUE_BOUNDS: Readonly<JsonBounds> = Object.freeze({ maxDepth: 64, maxNodes: 100_000 });
 
+/**
+ * Resolves on the next turn of the event loop. undici's pool takes a connection back only after
+ * the answer that used it has been read *and* a turn has passed; a request sent right after
+ * another (the next page, the API call after a token request) would otherwise open a second
+ * connection (a TLS handshake to Okta) while the first one sits idle.
+ */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 const isEmpty = (value: JsonValue): boolean => value === null || (Array.isArray(value) && value.length === 0);
 
 export interface HttpCredential {
@@ -199,7 +207,12 @@ export class OktaGroupsSource implements LookupSource {
 
   async #authorizationHeader(signal: AbortSignal): Promise<string> {
     const auth = this.authorization;
-    return auth.kind === 'ssws' ? `SSWS ${auth.token}` : `Bearer ${await auth.client.accessToken(signal)}`;
+    if (auth.kind === 'ssws') return `SSWS ${auth.token}`;
+    const cached = auth.client.cachedToken();
+    if (cached !== undefined) return `Bearer ${cached}`;
+    const token = await auth.client.accessToken(signal);
+    await nextTurn();
+    return `Bearer ${token}`;
   }
 
   async #run(userId: string, signal: AbortSignal): Promise<SourceResult> {
@@ -208,6 +221,7 @@ export class OktaGroupsSource implements LookupSource {
     const names: string[] = [];
     const objects: { id: string; name: string; type: string }[] = [];
     for (let page = 1; ; page++) {
+      if (page > 1) await nextTurn();
       const authorization = await this.#authorizationHeader(signal);
       const response = await send(this.dispatcher, { method: 'GET', url, headers: { accept: 'application/json', authorization } }, { signal, maxBytes: maxResponseBytes });
       const { status } = response;

@@ -40,6 +40,13 @@ describe('oktaGroups lookup against a local Okta Management API', () => {
     expect(upstream.requests[1]!.query.get('after')).toBe('00g00000000000000009');
   });
 
+  it('follows the pages over one connection (each page waits for the previous one to be free again, rather than opening another)', async () => {
+    set = await groups({ pageSize: 10 });
+    expect(await set.get('groups')!.resolve(contextForUser(JORDAN))).toMatchObject({ ok: true });
+    expect(upstream.count()).toBe(5);
+    expect(upstream.connections).toBe(1);
+  });
+
   it('filters by regex (and by prefix and regex together) and can return group objects', async () => {
     set = await groups({ filter: { regex: '^app-[a-z]+-admin$' } });
     expect((await set.get('groups')!.resolve(contextForUser(JORDAN))).value).toEqual(['app-portal-admin', 'app-billing-admin']);
@@ -155,6 +162,14 @@ describe('oktaGroups lookup with OAuth 2.0 client credentials (private_key_jwt)'
     expect(upstream.count('/oauth2/v1/token')).toBe(1);
     expect(upstream.count('/api/v1/')).toBe(1);
     // The token request and the API call both rode the one connection opened ahead.
+    expect(upstream.connections).toBe(1);
+  });
+
+  it('sends the groups request over the connection the token request used (no second connection, no second TLS handshake)', async () => {
+    set = await lookupSet({ groups: { type: 'oktaGroups', orgUrl: upstream.origin, timeoutMs: SLOW_MACHINE_TIMEOUT_MS, auth: { oauth: { clientId: CLIENT_ID, privateKeyFile: keyFile } }, cache: false } });
+    expect(await set.get('groups')!.resolve(contextForUser(JORDAN))).toMatchObject({ ok: true });
+    expect(upstream.count('/oauth2/v1/token')).toBe(1);
+    expect(upstream.count('/api/v1/')).toBe(1);
     expect(upstream.connections).toBe(1);
   });
 
