@@ -165,6 +165,7 @@ export class PreopenedConnections {
    * Never rejects.
    */
   open(origin: string, count: number, waitMs: number): Promise<PreopenReport> {
+    if (!(count > 0) || this.#closed) return Promise.resolve({ opened: 0, failed: 0, pending: 0 });
     let url: URL;
     try {
       url = new URL(origin);

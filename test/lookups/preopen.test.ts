@@ -131,6 +131,15 @@ describe('connections opened ahead of the first call', () => {
     expect(preopened.idle).toBe(0);
   });
 
+  it('opens nothing, and answers at once, for 0 connections or a closed pool', async () => {
+    const { preopened } = pool();
+    // A wait of a minute: the answer must not depend on it.
+    expect(await preopened.open(upstream.origin, 0, 60_000)).toEqual({ opened: 0, failed: 0, pending: 0 });
+    preopened.close();
+    expect(await preopened.open(upstream.origin, 2, 60_000)).toEqual({ opened: 0, failed: 0, pending: 0 });
+    expect(upstream.connections).toBe(0);
+  });
+
   it('closes every parked connection when the pool closes', async () => {
     const { preopened, events } = pool();
     await preopened.open(upstream.origin, 3, 2000);
