@@ -10,15 +10,16 @@ import type { Agent } from 'undici';
 import { ClientCredentialsClient, FileReadError, readPemFile, readSecretFile, readSigningKey } from './credentials';
 import { createAgent, PreopenedConnections, UpstreamError, type PreopenReport } from './http-client';
 
+import { Lookup, type ResolveOptions } from './lookup';
+import { HttpSource, OktaGroupsSource, type HttpCredential, type OktaAuthorization } from './sources';
+import { LookupSetupError, type LookupContext, type LookupDefinition, type LookupEvents, type LookupOutcome } from './types';
+
 /** What `LookupSet.preopen` did for one lookup: its connections, and for OAuth 2.0 its first access token. */
 export interface LookupPreopenReport extends PreopenReport {
   accessToken?: 'fetched' | 'failed';
   /** Why the token request failed (`token endpoint answered HTTP 401 (invalid_client)`), never a URL or secret. */
   accessTokenError?: string;
 }
-import { Lookup, type ResolveOptions } from './lookup';
-import { HttpSource, OktaGroupsSource, type HttpCredential, type OktaAuthorization } from './sources';
-import { LookupSetupError, type LookupContext, type LookupDefinition, type LookupEvents, type LookupOutcome } from './types';
 
 export interface LookupSetOptions {
   events?: LookupEvents;
