@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import type { Agent } from 'undici';
 import { ClientCredentialsClient, FileReadError, readPemFile, readSecretFile, readSigningKey } from './credentials';
 import { createAgent, PreopenedConnections, UpstreamError, type PreopenReport } from './http-client';
-
 import { Lookup, type ResolveOptions } from './lookup';
 import { HttpSource, OktaGroupsSource, type HttpCredential, type OktaAuthorization } from './sources';
 import { LookupSetupError, type LookupContext, type LookupDefinition, type LookupEvents, type LookupOutcome } from './types';
