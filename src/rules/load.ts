@@ -519,6 +519,8 @@ export type ParseRulesResult =
   | { ok: true; ruleSet: RuleSet; warnings: Diagnostic[] }
   | { ok: false; errors: string[]; diagnostics: Diagnostic[]; warnings: Diagnostic[] };
 
+const FRAME_WIDTH = 160;
+
 /** Up to three lines of `source` around `line` (1-based), with a caret line under `column`. */
 export function codeFrame(source: string, line: number, column?: number, length = 1): string {
   const lines = source.split(/\r?\n/);
@@ -526,17 +528,75 @@ export function codeFrame(source: string, line: number, column?: number, length 
   const to = Math.min(lines.length, line + 1);
   const width = String(to).length;
   const out: string[] = [];
+  // Long lines are shown as a window of FRAME_WIDTH characters around the column (… marks a cut).
+  const start = column !== undefined && column > FRAME_WIDTH / 2 ? column - 1 - FRAME_WIDTH / 2 : 0;
+  const clip = (text: string, from: number): string => {
+    if (text.length <= FRAME_WIDTH && from === 0) return text;
+    return `${from > 0 ? '…' : ''}${text.slice(from, from + FRAME_WIDTH)}${from + FRAME_WIDTH < text.length ? '…' : ''}`;
+  };
   for (let n = from; n <= to; n++) {
-    out.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`);
-    if (n === line && column !== undefined) out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, column - 1))}${'^'.repeat(Math.max(1, Math.min(length, 80)))}`);
+    out.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${clip(lines[n - 1] ?? '', n === line ? start : 0)}`);
+    if (n === line && column !== undefined) {
+      const offset = column - 1 - start + (start > 0 ? 1 : 0);
+      out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, offset))}${'^'.repeat(Math.max(1, Math.min(length, 80)))}`);
+    }
   }
   return out.join('\n');
 }
 
 let defaultEnv: Environment | undefined;
 
+/** Deepest `[` / `{` nesting a rules file may have: far above what any rule needs (values are capped at 32 levels). */
+export const MAX_FLOW_NESTING = 64;
+
+/**
+ * Where a flow collection (`[` or `{`) opens deeper than `MAX_FLOW_NESTING`, found in one linear
+ * pass that skips quoted scalars and comments. The YAML parser is recursive: a few tens of kilobytes
+ * of `[[[[…` made it spend a second and then hundreds of MB building errors, until V8 aborted the
+ * process (out of memory in its RegExp compiler), so such text is refused before it is parsed.
+ */
+export function flowNestingProblem(text: string): { line: number; column: number } | undefined {
+  let depth = 0;
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 /* \n */) {
+      line++;
+      lineStart = i + 1;
+    } else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > MAX_FLOW_NESTING) return { line, column: i - lineStart + 1 };
+    } else if (c === 93 /* ] */ || c === 125 /* } */) {
+      if (depth > 0) depth--;
+    } else if (c === 35 /* # */ && (i === lineStart || text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 9)) {
+      const end = text.indexOf('\n', i);
+      if (end === -1) break;
+      i = end - 1;
+    } else if (c === 39 /* ' */ || c === 34 /* " */) {
+      // A quoted scalar: '' escapes a single quote, \ escapes in double quotes. Newlines inside still count lines.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 10) {
+          line++;
+          lineStart = i + 1;
+        } else if (c === 34 && d === 92 /* \\ */) i++;
+        else if (d === c) {
+          if (c === 39 && text.charCodeAt(i + 1) === 39) i++;
+          else break;
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Validates and compiles rules from text. `file` is only used in messages. Pure, no I/O. */
 export function parseRules(text: string, file: string, options: ParseRulesOptions = {}): ParseRulesResult {
+  const tooDeep = flowNestingProblem(text);
+  if (tooDeep) {
+    const message = `${file}: syntax error: [ or { nested deeper than ${MAX_FLOW_NESTING} levels (line ${tooDeep.line}, column ${tooDeep.column})`;
+    return { ok: false, errors: [message], diagnostics: [{ severity: 'error', text: message, line: tooDeep.line, column: tooDeep.column, frame: codeFrame(text, tooDeep.line, tooDeep.column) }], warnings: [] };
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

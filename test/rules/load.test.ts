@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { loadRulesFile, parseRules } from '../../src/rules/load';
+import { codeFrame, flowNestingProblem, loadRulesFile, parseRules } from '../../src/rules/load';
 import { RulesFileError } from '../../src/rules/types';
 import { compile, errorsFor, EXAMPLE_RULES, rulesFixturePath } from './helpers';
 
@@ -246,5 +246,40 @@ describe('load-time errors name the file, the rule and the field', () => {
     const result = parseRules(lines.join('\n'), 'bomb.yaml');
     expect(result).toMatchObject({ ok: false, errors: ['bomb.yaml: Excessive alias count indicates a resource exhaustion attack'] });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('pathological nesting in a rules file', () => {
+  it('refuses [ or { nested deeper than 64 levels before the YAML parser sees it, with line and column', () => {
+    for (const text of [`rules: ${'['.repeat(500_000)}`, `rules:\n  - ${'{a: '.repeat(200_000)}`]) {
+      const result = parseRules(text, 'deep.yaml');
+      expect(result.ok).toBe(false);
+      if (result.ok) continue;
+      expect(result.errors).toHaveLength(1);
+      expect(result.errors[0]).toMatch(/^deep\.yaml: syntax error: \[ or \{ nested deeper than 64 levels \(line \d+, column \d+\)$/);
+      // The code frame shows a window of the 500 KB line, not the line.
+      expect(result.diagnostics[0]!.frame!.length).toBeLessThan(600);
+    }
+  });
+
+  it('does not count brackets in quoted strings or comments, and accepts 64 levels', () => {
+    const brackets = '['.repeat(100);
+    const ok = parseRules(`# ${brackets}\nrules:\n  - name: "${brackets}"\n    claims: [{ name: a, value: '${brackets}''x' }]\n`, 'quoted.yaml');
+    expect(ok.ok).toBe(false);
+    if (!ok.ok) expect(ok.errors.join('\n')).not.toContain('nested deeper');
+    expect(flowNestingProblem(`${'['.repeat(64)}${']'.repeat(64)}`)).toBeUndefined();
+    expect(flowNestingProblem(`x\n  ${'['.repeat(65)}`)).toEqual({ line: 2, column: 67 });
+  });
+});
+
+describe('codeFrame', () => {
+  it('shows a window of a long line around the column, with the caret under it', () => {
+    const frame = codeFrame(`a\n${'x'.repeat(499)}Y${'x'.repeat(500)}\nb`, 2, 500).split('\n');
+    expect(frame[0]).toBe('  1 | a');
+    expect(frame[1]!.startsWith('> 2 | …')).toBe(true);
+    expect(frame[1]!.endsWith('…')).toBe(true);
+    expect(frame[1]!.length).toBeLessThan(200);
+    expect(frame[1]![frame[2]!.indexOf('^')]).toBe('Y');
+    expect(frame[3]).toBe('  3 | b');
   });
 });

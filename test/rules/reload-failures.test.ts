@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Metrics } from '../../src/observability/metrics';
 import { RulesManager, type ReloadResult } from '../../src/rules/manager';
 import { metricValue } from '../helpers/app';
+import { oktaFixture } from '../helpers/fixtures';
 
 const GOOD = 'rules:\n  - name: hello\n    claims:\n      - { name: custom-claim, value: a }\n';
 const PROTOTYPE_TOKEN = 'rules:\n  - name: hello\n    claims:\n      - { name: custom-claim, value: b, tokens: [constructor] }\n';
@@ -66,6 +67,17 @@ describe('rules reload failures', () => {
     expect(result.errors).toEqual([`${file}: rule "hello" (#1): claims[0].tokens[0]: must be "id" or "access", got string "constructor" (line 4)`]);
     expect(errors.map((e) => e.msg)).toEqual(['rules reload failed; previous rules keep serving']);
     expect(await metricValue(metrics, 'okta_hook_rules_reloads_total', { result: 'failure' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a file of half a megabyte of [ (which made the YAML parser abort the process) as a syntax error, and keeps serving', async () => {
+    const live = await start(false);
+    await writeFile(file, `rules: ${'['.repeat(500_000)}`);
+    const result = await live.reload('signal');
+    expect(result).toMatchObject({ result: 'failure', rules: 1, errors: [`${file}: syntax error: [ or { nested deeper than 64 levels (line 1, column 72)`] });
+    expect(errors).toHaveLength(1);
+    expect(live.version).toBe(result.version);
+    const evaluation = await live.current().evaluate(oktaFixture('token-hook-minimal'));
+    expect(evaluation.decision.changes.find((c) => c.claim === 'custom-claim')).toMatchObject({ kind: 'set', value: 'a' });
   });
 
   it('reports the same failure from the file watcher (not silently)', async () => {
