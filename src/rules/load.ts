@@ -555,7 +555,7 @@ export const MAX_FLOW_NESTING = 64;
  * of `[[[[…` made it spend a second and then hundreds of MB building errors, until V8 aborted the
  * process (out of memory in its RegExp compiler), so such text is refused before it is parsed.
  */
-export function flowNestingProblem(text: string): { line: number; column: number } | undefined {
+export function flowNestingProblem(text: string, max = MAX_FLOW_NESTING): { line: number; column: number } | undefined {
   let depth = 0;
   let line = 1;
   let lineStart = 0;
@@ -565,7 +565,7 @@ export function flowNestingProblem(text: string): { line: number; column: number
       line++;
       lineStart = i + 1;
     } else if (c === 91 /* [ */ || c === 123 /* { */) {
-      if (++depth > MAX_FLOW_NESTING) return { line, column: i - lineStart + 1 };
+      if (++depth > max) return { line, column: i - lineStart + 1 };
     } else if (c === 93 /* ] */ || c === 125 /* } */) {
       if (depth > 0) depth--;
     } else if (c === 35 /* # */ && (i === lineStart || text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 9)) {

@@ -194,6 +194,13 @@ tests:
     expect(out).toContain(`${file}:6: tests[0].expect.acess: unknown key; did you mean "access"?`);
   });
 
+  it('refuses a test file nested deeper than 256 levels of [ or { as a syntax error (the YAML parser aborted the process on such text)', async () => {
+    const file = await write('deep.test.yaml', `rules: rules.yaml\ntests: ${'['.repeat(300_000)}\n`);
+    const { code, out } = await cli('test', file);
+    expect(code).toBe(1);
+    expect(out).toContain(`${file}:2:264: syntax error: [ or { nested deeper than 256 levels`);
+  });
+
   it('runs several files and globs, and exits 2 when nothing matches', async () => {
     await write('a.test.yaml', 'rules: rules.yaml\ntests:\n  - name: a\n    request: { template: client_credentials }\n    expect: { access: { present: [greeting] } }\n');
     await write('b.test.yaml', 'rules: rules.yaml\ntests:\n  - name: b\n    request: { template: client_credentials }\n    expect: { id: { present: [greeting] } }\n');
