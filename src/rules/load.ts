@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Environment } from '@marcbachmann/cel-js';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, type Document } from 'yaml';
+import { parseYaml } from './yaml';
 import { MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS, RESERVED_CLAIMS } from '../hook/builder';
 import { targetLabel, type ClaimTarget } from '../hook/decision';
 import type { JsonValue, TokenKind } from '../hook/types';
@@ -521,9 +522,19 @@ export type ParseRulesResult =
 
 const FRAME_WIDTH = 160;
 
+/**
+ * The lines of the last source framed: a file with thousands of problems gets thousands of frames,
+ * and splitting a 600 KB file for each took seconds of the event loop.
+ */
+let lastSource: { text: string; lines: string[] } | undefined;
+function linesOf(source: string): string[] {
+  if (lastSource?.text !== source) lastSource = { text: source, lines: source.split(/\r?\n/) };
+  return lastSource.lines;
+}
+
 /** Up to three lines of `source` around `line` (1-based), with a caret line under `column`. */
 export function codeFrame(source: string, line: number, column?: number, length = 1): string {
-  const lines = source.split(/\r?\n/);
+  const lines = linesOf(source);
   const from = Math.max(1, line - 1);
   const to = Math.min(lines.length, line + 1);
   const width = String(to).length;
@@ -598,9 +609,9 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
     return { ok: false, errors: [message], diagnostics: [{ severity: 'error', text: message, line: tooDeep.line, column: tooDeep.column, frame: codeFrame(text, tooDeep.line, tooDeep.column) }], warnings: [] };
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const diagnostics = doc.errors.map((e): Diagnostic => {
+  const { doc, errors } = parseYaml(text, lineCounter);
+  if (errors.length > 0) {
+    const diagnostics = errors.map((e): Diagnostic => {
       const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
       const where = pos.line > 0 ? ` (line ${pos.line}, column ${pos.col})` : '';
       const message = `${file}: syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}${where}`;

@@ -283,3 +283,15 @@ describe('codeFrame', () => {
     expect(frame[3]).toBe('  3 | b');
   });
 });
+
+describe('duplicate keys', () => {
+  it('finds a repeated key in any map, at the repeated key, and tells 1 from "1"', () => {
+    expect(errorsFor('rules:\n  - name: a\n    claims:\n      - { name: c, value: 1, value: 2 }\n')).toEqual(['rules.yaml: syntax error: Map keys must be unique (line 4, column 30)']);
+    expect(parseRules('rules:\n  - name: a\n    claims:\n      - { name: c, value: { 1: a, "1": b } }\n', 'rules.yaml').ok).toBe(true);
+  });
+
+  it('checks a map of 50,000 keys in one pass (yaml compared every key with every other: 13 s of a blocked event loop)', () => {
+    const text = `rules:\n  - name: a\n    claims:\n      - name: c\n        value:\n${Array.from({ length: 50_000 }, (_, i) => `          k${i}: 1`).join('\n')}\n          k7: 2\n`;
+    expect(errorsFor(text)).toEqual([`rules.yaml: syntax error: Map keys must be unique (line ${50_000 + 6}, column 11)`]);
+  }, 10_000);
+});

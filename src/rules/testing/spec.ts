@@ -16,13 +16,14 @@
  * file and line. Pure: the runner reads the files.
  */
 import { Environment } from '@marcbachmann/cel-js';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter } from 'yaml';
 import type { JsonValue } from '../../hook/types';
 import { compileExpression, registerRegexFunctions, type CompiledExpression } from '../cel';
 import { describe, didYouMean, isPlainObject, ProblemCollector, type Path } from '../../shared/values';
 import { STUB_STATUSES, type LookupStub, type StubStatus } from './stubs';
 import { TEMPLATE_NAMES, type TemplateName } from './templates';
 import { flowNestingProblem } from '../load';
+import { parseYaml } from '../yaml';
 
 export interface TokenExpectation {
   /** Claim -> expected value (deep equality). */
@@ -242,11 +243,11 @@ export function parseTestFile(text: string, file: string): ParseTestFileResult {
   const tooDeep = flowNestingProblem(text, TEST_FILE_MAX_FLOW_NESTING);
   if (tooDeep) return { ok: false, errors: [`${file}:${tooDeep.line}:${tooDeep.column}: syntax error: [ or { nested deeper than ${TEST_FILE_MAX_FLOW_NESTING} levels`] };
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
+  const { doc, errors } = parseYaml(text, lineCounter);
+  if (errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => {
+      errors: errors.map((e) => {
         const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
         return `${file}:${pos.line}:${pos.col}: syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`;
       }),
