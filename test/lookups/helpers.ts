@@ -113,3 +113,21 @@ export async function testPki(): Promise<TestPki | undefined> {
   const read = (name: string): Promise<string> => readFile(join(secrets.dir, name), 'utf8');
   return { key: await read('server.key'), cert: await read('server.pem'), ca: await read('ca.pem'), caFile: join(secrets.dir, 'ca.pem'), cleanup: secrets.cleanup };
 }
+
+/**
+ * The test PKI for a describe block: made before its tests, removed after. The returned function
+ * gives it to a test, or undefined (with a warning that the test is skipped) without openssl.
+ */
+export function useTestPki(): () => TestPki | undefined {
+  let pki: TestPki | undefined;
+  beforeAll(async () => {
+    pki = await testPki();
+  }, 30_000);
+  afterAll(async () => {
+    await pki?.cleanup();
+  });
+  return () => {
+    if (!pki) console.warn('skipped: the openssl CLI is not installed, so no test CA can be generated');
+    return pki;
+  };
+}

@@ -1,6 +1,6 @@
 import type { LookupSet } from '../../src/lookups/set';
 import { reply, routes, startUpstream, type Upstream } from '../helpers/upstream';
-import { contextForUser, deadline, EventLog, lookupSet, secretDir, testPki, type TestPki } from './helpers';
+import { contextForUser, deadline, EventLog, lookupSet, secretDir, useTestPki } from './helpers';
 
 describe('http lookups against a real upstream', () => {
   let upstream: Upstream;
@@ -162,20 +162,11 @@ describe('http lookups against a real upstream', () => {
 });
 
 describe('http lookups over TLS with a custom CA', () => {
-  let pki: TestPki | undefined;
-
-  beforeAll(async () => {
-    pki = await testPki();
-  }, 30_000);
-  afterAll(async () => {
-    await pki?.cleanup();
-  });
+  const testCa = useTestPki();
 
   it('trusts the server through tls.caFile, and fails without it', async () => {
-    if (!pki) {
-      console.warn('skipped: the openssl CLI is not installed, so no test CA can be generated');
-      return;
-    }
+    const pki = testCa();
+    if (!pki) return;
     const { key, cert, caFile } = pki;
     const upstream = await startUpstream(reply.json({ tier: 'platinum' }), { tls: { key, cert } });
     const trusted = await lookupSet({ crm: { type: 'http', url: `${upstream.origin}/users/{user.id}`, tls: { caFile }, extract: 'tier' } });

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createAgent, PreopenedConnections, send, type PreopenResult } from '../../src/lookups/http-client';
 import { LookupSet } from '../../src/lookups/set';
 import { reply, startUpstream, type Upstream } from '../helpers/upstream';
-import { contextForUser, defineLookups, eventually, testPki, type TestPki } from './helpers';
+import { contextForUser, defineLookups, eventually, useTestPki } from './helpers';
 
 const signal = (): AbortSignal => AbortSignal.timeout(2900);
 
@@ -25,6 +25,20 @@ describe('connections opened ahead of the first call', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     await upstream.close();
   });
+
+  /** An HTTP upstream answering `{}` that does `first` to the first connection it accepts; its origin. */
+  async function upstreamWithFirstConnection(first: (socket: Socket) => void): Promise<string> {
+    const server = createHttpServer((_req, res) => res.end('{}'));
+    let seen = false;
+    server.on('connection', (socket: Socket) => {
+      if (seen) return;
+      seen = true;
+      first(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
 
   /** A pool, its Agent and the events it reported, closed after the test. */
   function pool(options: { idleMs?: number; ca?: string; connectTimeoutMs?: number } = {}) {
@@ -55,16 +69,7 @@ describe('connections opened ahead of the first call', () => {
   it('never hands out a connection the upstream closed while it waited; the call opens a new one', async () => {
     const { preopened, agent, events } = pool();
     // The upstream drops the first connection it gets without a word (an idle timeout, a restart).
-    const server = createHttpServer((_req, res) => res.end('{}'));
-    let first = true;
-    server.on('connection', (socket: Socket) => {
-      if (!first) return;
-      first = false;
-      setImmediate(() => socket.destroy());
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const origin = await upstreamWithFirstConnection((socket) => setImmediate(() => socket.destroy()));
 
     expect(await preopened.open(origin, 1, 2000)).toMatchObject({ opened: 1 });
     await eventually(() => events.includes('closed'));
@@ -77,17 +82,8 @@ describe('connections opened ahead of the first call', () => {
 
   it('never hands out a connection on which the upstream sent something unasked', async () => {
     const { preopened, agent, events } = pool();
-    const server = createHttpServer((_req, res) => res.end('{}'));
-    let first = true;
-    server.on('connection', (socket: Socket) => {
-      if (!first) return;
-      first = false;
-      // What a confused proxy might send: the client would read it as the answer to its request.
-      socket.write('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // What a confused proxy might send: the client would read it as the answer to its request.
+    const origin = await upstreamWithFirstConnection((socket) => socket.write('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n'));
 
     expect(await preopened.open(origin, 1, 2000)).toMatchObject({ opened: 1 });
     await eventually(() => events.includes('closed'));
@@ -151,19 +147,11 @@ describe('connections opened ahead of the first call', () => {
   });
 
   describe('over TLS', () => {
-    let pki: TestPki | undefined;
-    beforeAll(async () => {
-      pki = await testPki();
-    }, 30_000);
-    afterAll(async () => {
-      await pki?.cleanup();
-    });
+    const testCa = useTestPki();
 
     it("completes the handshake with the lookup's CA at start-up, and fails it (with the reason) without", async () => {
-      if (!pki) {
-        console.warn('skipped: the openssl CLI is not installed, so no test CA can be generated');
-        return;
-      }
+      const pki = testCa();
+      if (!pki) return;
       const secure = await startUpstream(reply.json({ ok: true }), { tls: { key: pki.key, cert: pki.cert } });
       cleanups.push(() => secure.close());
       const trusted = pool({ ca: pki.ca });
