@@ -223,27 +223,28 @@ class LookupValidator extends ProblemCollector {
     return true;
   }
 
-  /** Static origin, placeholders only in the path or query: a request value can never pick the host. */
-  url(template: Template, path: Path): void {
+  /** Static origin, placeholders only in the path or query: a request value can never pick the host. Returns that origin. */
+  url(template: Template, path: Path): string | undefined {
     const first = template.parts[0];
     if (typeof first !== 'string') {
       this.add(path, 'must start with a literal scheme and host (https://host/...) before any placeholder');
-      return;
+      return undefined;
     }
     const origin = /^(https?):\/\/([^/?#{}]+)(?=[/?]|$)/.exec(first);
     if (!origin) {
       this.add(path, 'must start with http:// or https:// and a host, followed by / or ? before any placeholder');
-      return;
+      return undefined;
     }
     const static_ = template.parts.length === 1;
     if (!static_ && first.length === origin[0].length) {
       this.add(path, 'the host must be followed by / or ? before the first placeholder');
-      return;
+      return undefined;
     }
     try {
-      new URL(template.parts.map((part) => (typeof part === 'string' ? part : 'x')).join(''));
+      return new URL(template.parts.map((part) => (typeof part === 'string' ? part : 'x')).join('')).origin;
     } catch {
       this.add(path, 'is not a valid URL');
+      return undefined;
     }
   }
 
@@ -276,7 +277,7 @@ class LookupValidator extends ProblemCollector {
       else this.add([...path, 'method'], `must be GET or POST, got ${describe(value.method)}`);
     }
     const url = this.template(value.url, [...path, 'url']);
-    if (url) this.url(url, [...path, 'url']);
+    const origin = url ? this.url(url, [...path, 'url']) : undefined;
     const headers: { name: string; value: Template }[] = [];
     if (value.headers !== undefined && this.mapping(value.headers, [...path, 'headers'], 'a mapping of header names to values')) {
       const seen = new Set<string>();
@@ -307,11 +308,11 @@ class LookupValidator extends ProblemCollector {
       if (typeof value.extract === 'string' && /^[^.\s]+(\.[^.\s]+)*$/.test(value.extract)) extract = value.extract.split('.');
       else this.add([...path, 'extract'], `must be a dotted path into the JSON response (data.items, roles.0), got ${describe(value.extract)}`);
     }
-    if (this.problems.length > before || !url) return undefined;
+    if (this.problems.length > before || !url || !origin) return undefined;
     const variables = templateVariables(url);
     for (const header of headers) for (const variable of templateVariables(header.value)) variables.add(variable);
     if (body) for (const variable of body.references.variables) variables.add(variable);
-    const definition: HttpLookupDefinition = { ...common, type: 'http', method, url, headers, variables };
+    const definition: HttpLookupDefinition = { ...common, type: 'http', method, url, origin, headers, variables };
     if (body) definition.body = body;
     if (auth) definition.auth = auth;
     if (extract) definition.extract = extract;

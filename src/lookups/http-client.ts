@@ -113,6 +113,8 @@ export interface PreopenReport {
 
 interface Parked {
   socket: Socket;
+  /** The origin's list it waits in. */
+  list: Parked[];
   timer: NodeJS.Timeout;
   release: () => void;
 }
@@ -186,29 +188,26 @@ export class PreopenedConnections {
       };
       const wait = setTimeout(finish, waitMs);
       wait.unref();
-      for (let i = 0; i < count; i++) {
-        try {
-          this.#connector(options, (err, socket) => {
-            report.pending--;
-            if (err || !socket) {
-              report.failed++;
-              report.error ??= describeNetworkError(err);
-              this.#onEvent?.('failed');
-            } else if (this.#closed) {
-              socket.destroy();
-            } else {
-              report.opened++;
-              this.#onEvent?.('opened');
-              this.#park(key, socket);
-            }
-            if (report.pending === 0) finish();
-          });
-        } catch (err) {
-          report.pending--;
+      const settle = (err: unknown, socket: Socket | null): void => {
+        report.pending--;
+        if (err || !socket) {
           report.failed++;
           report.error ??= describeNetworkError(err);
           this.#onEvent?.('failed');
-          if (report.pending === 0) finish();
+        } else if (this.#closed) {
+          socket.destroy();
+        } else {
+          report.opened++;
+          this.#onEvent?.('opened');
+          this.#park(key, socket);
+        }
+        if (report.pending === 0) finish();
+      };
+      for (let i = 0; i < count; i++) {
+        try {
+          this.#connector(options, settle);
+        } catch (err) {
+          settle(err, null);
         }
       }
     });
@@ -217,7 +216,7 @@ export class PreopenedConnections {
   /** Closes every parked connection; connections still opening are closed when they open. */
   close(): void {
     this.#closed = true;
-    for (const list of [...this.#parked.values()]) for (const parked of [...list]) this.#drop(parked, undefined);
+    for (const list of this.#parked.values()) for (const parked of [...list]) this.#drop(parked, undefined);
     this.#parked.clear();
   }
 
@@ -229,6 +228,7 @@ export class PreopenedConnections {
     const onGone = (): void => this.#drop(parked, 'closed');
     const parked: Parked = {
       socket,
+      list,
       timer: setTimeout(() => this.#drop(parked, 'expired'), this.#idleMs),
       release: () => {
         socket.off('readable', onGone);
@@ -260,9 +260,9 @@ export class PreopenedConnections {
   }
 
   #drop(parked: Parked, result: PreopenResult | undefined): void {
-    const list = [...this.#parked.values()].find((l) => l.includes(parked));
-    if (!list) return;
-    list.splice(list.indexOf(parked), 1);
+    const index = parked.list.indexOf(parked);
+    if (index === -1) return;
+    parked.list.splice(index, 1);
     clearTimeout(parked.timer);
     parked.release();
     parked.socket.destroy();

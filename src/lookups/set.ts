@@ -210,7 +210,7 @@ export class LookupSet {
       fresh.map(async (runtime) => {
         const { definition } = runtime;
         const count = Math.min(connections, definition.concurrency.limit);
-        const report: LookupPreopenReport = await runtime.preopened.open(lookupOrigin(definition), count, definition.timeoutMs);
+        const report: LookupPreopenReport = await runtime.preopened.open(definition.type === 'oktaGroups' ? definition.orgUrl : definition.origin, count, definition.timeoutMs);
         const source = runtime.lookup.source;
         if (source instanceof OktaGroupsSource && source.authorization.kind === 'oauth') {
           try {
@@ -233,12 +233,6 @@ export class LookupSet {
     this.#closed = true;
     await Promise.all([...this.#runtimes.values()].map((runtime) => closeRuntime(runtime)));
   }
-}
-
-/** The upstream origin of a lookup: static by construction (`https://host:port`). */
-export function lookupOrigin(definition: LookupDefinition): string {
-  if (definition.type === 'oktaGroups') return definition.orgUrl;
-  return new URL(definition.url.parts.map((part) => (typeof part === 'string' ? part : 'x')).join('')).origin;
 }
 
 async function closeRuntime(runtime: Runtime): Promise<void> {

@@ -67,6 +67,8 @@ export interface HttpLookupDefinition extends LookupDefinitionBase {
   method: 'GET' | 'POST';
   /** Placeholders are percent-encoded; the origin is static (checked at load time). */
   url: Template;
+  /** That static origin (`https://host:port`). */
+  origin: string;
   headers: readonly { name: string; value: Template }[];
   /** JSON request body (POST only). */
   body?: CompiledExpression;

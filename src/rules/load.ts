@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Environment } from '@marcbachmann/cel-js';
 import { LineCounter, type Document } from 'yaml';
-import { parseYaml } from './yaml';
+import { MAX_FLOW_NESTING, parseYaml } from './yaml';
 import { MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS, RESERVED_CLAIMS } from '../hook/builder';
 import { targetLabel, type ClaimTarget } from '../hook/decision';
 import type { JsonValue, TokenKind } from '../hook/types';
@@ -523,18 +523,12 @@ export type ParseRulesResult =
 const FRAME_WIDTH = 160;
 
 /**
- * The lines of the last source framed: a file with thousands of problems gets thousands of frames,
- * and splitting a 600 KB file for each took seconds of the event loop.
+ * Up to three lines of `source` around `line` (1-based), with a caret line under `column`. A caller
+ * framing many problems of one file passes its lines, split once (splitting a 600 KB file for each
+ * of 2,000 problems took seconds).
  */
-let lastSource: { text: string; lines: string[] } | undefined;
-function linesOf(source: string): string[] {
-  if (lastSource?.text !== source) lastSource = { text: source, lines: source.split(/\r?\n/) };
-  return lastSource.lines;
-}
-
-/** Up to three lines of `source` around `line` (1-based), with a caret line under `column`. */
-export function codeFrame(source: string, line: number, column?: number, length = 1): string {
-  const lines = linesOf(source);
+export function codeFrame(source: string | readonly string[], line: number, column?: number, length = 1): string {
+  const lines = typeof source === 'string' ? source.split(/\r?\n/) : source;
   const from = Math.max(1, line - 1);
   const to = Math.min(lines.length, line + 1);
   const width = String(to).length;
@@ -557,65 +551,18 @@ export function codeFrame(source: string, line: number, column?: number, length 
 
 let defaultEnv: Environment | undefined;
 
-/** Deepest `[` / `{` nesting a rules file may have: far above what any rule needs (values are capped at 32 levels). */
-export const MAX_FLOW_NESTING = 64;
-
-/**
- * Where a flow collection (`[` or `{`) opens deeper than `MAX_FLOW_NESTING`, found in one linear
- * pass that skips quoted scalars and comments. The YAML parser is recursive: a few tens of kilobytes
- * of `[[[[…` made it spend a second and then hundreds of MB building errors, until V8 aborted the
- * process (out of memory in its RegExp compiler), so such text is refused before it is parsed.
- */
-export function flowNestingProblem(text: string, max = MAX_FLOW_NESTING): { line: number; column: number } | undefined {
-  let depth = 0;
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10 /* \n */) {
-      line++;
-      lineStart = i + 1;
-    } else if (c === 91 /* [ */ || c === 123 /* { */) {
-      if (++depth > max) return { line, column: i - lineStart + 1 };
-    } else if (c === 93 /* ] */ || c === 125 /* } */) {
-      if (depth > 0) depth--;
-    } else if (c === 35 /* # */ && (i === lineStart || text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 9)) {
-      const end = text.indexOf('\n', i);
-      if (end === -1) break;
-      i = end - 1;
-    } else if (c === 39 /* ' */ || c === 34 /* " */) {
-      // A quoted scalar: '' escapes a single quote, \ escapes in double quotes. Newlines inside still count lines.
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 10) {
-          line++;
-          lineStart = i + 1;
-        } else if (c === 34 && d === 92 /* \\ */) i++;
-        else if (d === c) {
-          if (c === 39 && text.charCodeAt(i + 1) === 39) i++;
-          else break;
-        }
-      }
-    }
-  }
-  return undefined;
-}
-
 /** Validates and compiles rules from text. `file` is only used in messages. Pure, no I/O. */
 export function parseRules(text: string, file: string, options: ParseRulesOptions = {}): ParseRulesResult {
-  const tooDeep = flowNestingProblem(text);
-  if (tooDeep) {
-    const message = `${file}: syntax error: [ or { nested deeper than ${MAX_FLOW_NESTING} levels (line ${tooDeep.line}, column ${tooDeep.column})`;
-    return { ok: false, errors: [message], diagnostics: [{ severity: 'error', text: message, line: tooDeep.line, column: tooDeep.column, frame: codeFrame(text, tooDeep.line, tooDeep.column) }], warnings: [] };
-  }
+  let sourceLines: string[] | undefined;
+  const lines = (): readonly string[] => (sourceLines ??= text.split(/\r?\n/));
   const lineCounter = new LineCounter();
-  const { doc, errors } = parseYaml(text, lineCounter);
-  if (errors.length > 0) {
+  const { doc, errors } = parseYaml(text, lineCounter, MAX_FLOW_NESTING);
+  if (!doc) {
     const diagnostics = errors.map((e): Diagnostic => {
       const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
       const where = pos.line > 0 ? ` (line ${pos.line}, column ${pos.col})` : '';
       const message = `${file}: syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}${where}`;
-      return pos.line > 0 ? { severity: 'error', text: message, line: pos.line, column: pos.col, frame: codeFrame(text, pos.line, pos.col) } : { severity: 'error', text: message };
+      return pos.line > 0 ? { severity: 'error', text: message, line: pos.line, column: pos.col, frame: codeFrame(lines(), pos.line, pos.col) } : { severity: 'error', text: message };
     });
     return { ok: false, errors: diagnostics.map((d) => d.text), diagnostics, warnings: [] };
   }
@@ -662,7 +609,7 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
   if (validator.problems.length === 0) validator.overrideWarnings(rules);
   rules.push(...scopedRules);
   const analysis = options.skipScopeAnalysis ? { errors: [], warnings: [] } : analyzeScopes(scopes);
-  const diagnose = (problem: Problem, severity: Diagnostic['severity']): Diagnostic => formatProblem(file, problem, root, doc, lineCounter, text, severity);
+  const diagnose = (problem: Problem, severity: Diagnostic['severity']): Diagnostic => formatProblem(file, problem, root, doc, lineCounter, text, lines, severity);
   const warnings = [...validator.warnings.map((p) => diagnose(p, 'warning')), ...analysis.warnings.map((text): Diagnostic => ({ severity: 'warning', text }))];
   if (validator.problems.length > 0 || analysis.errors.length > 0) {
     const diagnostics = [...validator.problems.map((p) => diagnose(p, 'error')), ...analysis.errors.map((text): Diagnostic => ({ severity: 'error', text }))];
@@ -685,7 +632,16 @@ function positionInScalar(text: string, node: { range?: [number, number, number]
   return found === -1 ? undefined : node.range[0] + found + column;
 }
 
-function formatProblem(file: string, problem: Problem, root: unknown, doc: Document, lines: LineCounter, text: string, severity: Diagnostic['severity']): Diagnostic {
+function formatProblem(
+  file: string,
+  problem: Problem,
+  root: unknown,
+  doc: Document,
+  lines: LineCounter,
+  text: string,
+  textLines: () => readonly string[],
+  severity: Diagnostic['severity'],
+): Diagnostic {
   let subject = '';
   let rest = problem.path;
   if (problem.path[0] === 'rules' && typeof problem.path[1] === 'number') {
@@ -724,7 +680,7 @@ function formatProblem(file: string, problem: Problem, root: unknown, doc: Docum
   if (line) {
     diagnostic.line = line;
     if (column !== undefined) diagnostic.column = column;
-    diagnostic.frame = codeFrame(text, line, column, problem.length);
+    diagnostic.frame = codeFrame(textLines(), line, column, problem.length);
   }
   return diagnostic;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { codeFrame, flowNestingProblem, loadRulesFile, parseRules } from '../../src/rules/load';
+import { codeFrame, loadRulesFile, parseRules } from '../../src/rules/load';
+import { flowNestingProblem, MAX_FLOW_NESTING } from '../../src/rules/yaml';
 import { RulesFileError } from '../../src/rules/types';
 import { compile, errorsFor, EXAMPLE_RULES, rulesFixturePath } from './helpers';
 
@@ -267,8 +268,8 @@ describe('pathological nesting in a rules file', () => {
     const ok = parseRules(`# ${brackets}\nrules:\n  - name: "${brackets}"\n    claims: [{ name: a, value: '${brackets}''x' }]\n`, 'quoted.yaml');
     expect(ok.ok).toBe(false);
     if (!ok.ok) expect(ok.errors.join('\n')).not.toContain('nested deeper');
-    expect(flowNestingProblem(`${'['.repeat(64)}${']'.repeat(64)}`)).toBeUndefined();
-    expect(flowNestingProblem(`x\n  ${'['.repeat(65)}`)).toEqual({ line: 2, column: 67 });
+    expect(flowNestingProblem(`${'['.repeat(64)}${']'.repeat(64)}`, MAX_FLOW_NESTING)).toBeUndefined();
+    expect(flowNestingProblem(`x\n  ${'['.repeat(65)}`, MAX_FLOW_NESTING)).toEqual({ line: 2, column: 67, offset: 68 });
   });
 });
 
