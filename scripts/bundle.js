@@ -70,18 +70,23 @@ async function bundle(distDir = dist) {
   }
 }
 
-/** Feeds esbuild each JavaScript input with non-ASCII regular expressions and comments escaped (below), so the source map stays exact. */
+/**
+ * Feeds esbuild each JavaScript input with its deferred requires (below) in place and non-ASCII
+ * regular expressions and comments escaped (below), so the source map stays exact.
+ */
 const asciiSources = {
   name: 'ascii-sources',
   setup(build) {
     build.onLoad({ filter: /\.[cm]?js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      if (!/[\u0080-\uffff]/.test(source)) return undefined;
+      const read = readFileSync(args.path, 'utf8');
+      const source = DEFERRED_FILES.test(args.path) ? deferRequires(read, args.path) : read;
+      const changed = source === read ? undefined : { contents: source, loader: 'js' };
+      if (!/[\u0080-\uffff]/.test(source)) return changed;
       try {
         return { contents: escapeNonAscii(source, args.path.endsWith('.mjs') ? 'module' : 'script').code, loader: 'js' };
       } catch {
         // Not tokenizable as a script (e.g. an ES module named .js): esbuild reads it as it is.
-        return undefined;
+        return changed;
       }
     });
   },
@@ -130,6 +135,62 @@ const lazySdkNodeRequires = {
     build.onLoad({ filter: LAZY_REQUIRE_FILES }, (args) => ({ contents: lazyRequires(readFileSync(args.path, 'utf8')), loader: 'js' }));
   },
 };
+
+/**
+ * Requires at the top of a module for something the service only uses on a path it does not take
+ * to start (or at all): each built-in costs its module bodies at start-up, before ready (measured
+ * pinned on Node 24.21.0; docs/performance.md "Start-up"). In the bundle, each of these is deferred
+ * to its first use; the module's code is otherwise unchanged.
+ * - undici's HTTP/2 client (`node:http2`, and `node:tls` with it): the lookups' Agent never
+ *   negotiates HTTP/2 (no `allowH2`), so `connectH2` is never called.
+ * - prom-client's Pushgateway (`node:https`, `node:zlib`): not used.
+ * - `zlib` in the body parser's inflation (a compressed request body), in Koa's `destroy` (a
+ *   replaced stream body) and in the OTLP HTTP transport (OTEL_EXPORTER_OTLP_COMPRESSION=gzip):
+ *   loaded by the first such body or export.
+ * A line that is no longer found fails the build, so a dependency update that moves one is seen.
+ */
+const DEFERRED_REQUIRES = [
+  {
+    file: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/,
+    line: "const connectH2 = require('./client-h2.js')",
+    lazy: "const connectH2 = (...args) => require('./client-h2.js')(...args)",
+  },
+  {
+    file: /[\\/]prom-client[\\/]index\.js$/,
+    line: "exports.Pushgateway = require('./lib/pushgateway');",
+    lazy: "Object.defineProperty(exports, 'Pushgateway', { enumerable: true, configurable: true, get: () => require('./lib/pushgateway') });",
+  },
+  {
+    file: /[\\/]inflation[\\/]index\.js$/,
+    line: "var zlib = require('zlib')",
+    lazy: "var zlib = { get createUnzip() { return require('zlib').createUnzip }, get createBrotliDecompress() { return require('zlib').createBrotliDecompress } }",
+  },
+  {
+    // Koa's `destroy` asks whether a replaced stream body is a zlib stream; the service's bodies are strings.
+    file: /[\\/]destroy[\\/]index\.js$/,
+    line: "var Zlib = require('zlib')",
+    lazy: "var Zlib = new Proxy({}, { get: function (_, key) { return require('zlib')[key] } })",
+  },
+  {
+    // The bundle takes the exporter's ES module build.
+    file: /[\\/]@opentelemetry[\\/]otlp-exporter-base[\\/]build[\\/]esm[\\/]transport[\\/]http-transport-utils\.js$/,
+    line: "import * as zlib from 'zlib';",
+    lazy: "const zlib = { createGzip: (...args) => require('zlib').createGzip(...args) };",
+  },
+];
+
+function deferRequires(source, filePath) {
+  let code = source;
+  for (const { file, line, lazy } of DEFERRED_REQUIRES) {
+    if (!file.test(filePath)) continue;
+    const at = code.indexOf(line);
+    if (at === -1 || code.indexOf(line, at + 1) !== -1) throw new Error(`bundle: expected the line \`${line}\` once in ${filePath}; update DEFERRED_REQUIRES in scripts/bundle.js`);
+    code = code.slice(0, at) + lazy + code.slice(at + line.length);
+  }
+  return code;
+}
+
+const DEFERRED_FILES = new RegExp(DEFERRED_REQUIRES.map(({ file }) => file.source).join('|'));
 
 const escapeUnit = (unit) => `\\u${unit.toString(16).padStart(4, '0')}`;
 
@@ -184,4 +245,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { bundle, escapeNonAscii, lazyRequires, ENTRIES };
+module.exports = { bundle, escapeNonAscii, lazyRequires, deferRequires, DEFERRED_REQUIRES, ENTRIES };

@@ -19,7 +19,7 @@
  * it in the directory layout the image has (/app/dist, /app/node_modules): a file that differs is a
  * cache miss, never a wrong result. The files are made world-readable (Node writes them 0600) so
  * the runtime reads them whoever owns them. The bundles' cache is checked the same way (file size
- * and CRC-32, Node version; V8 refuses it for other flags). Talks only to 127.0.0.1: the service on
+ * and SHA-256, Node version; V8 refuses it for other flags). Talks only to 127.0.0.1: the service on
  * the ports it picks, and a stand-in OTLP collector in this process.
  */
 'use strict';

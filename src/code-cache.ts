@@ -10,8 +10,8 @@
  * end of the build-time run (`scripts/compile-cache.js`); at start, V8 deserializes that instead of
  * parsing and compiling each function on first use (docs/performance.md, "Start-up").
  *
- * A cache is used only for the exact file it was made from (size and CRC-32 of its bytes, as Node's
- * compile cache checks) and the same Node version and architecture; V8 itself refuses it for another
+ * A cache is used only for the exact file it was made from (size and SHA-256 of its bytes; V8 checks
+ * only the source's length) and the same Node version and architecture; V8 itself refuses it for another
  * V8 build or other code-generation flags (`rejected`: the bundle is compiled from source, as
  * without a cache). Anything unreadable or different means a plain `require`, never an error. Start-up
  * only: the synchronous reads here happen once, before the service listens.
@@ -20,18 +20,18 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { constants as vmConstants, Script } from 'node:vm';
-import { crc32 } from 'node:zlib';
+import { hash } from 'node:crypto';
 
 /** How a bundle was loaded: with its code cache, with one V8 refused, with one made from another file, or without one. */
 export type CodeCacheUse = 'accepted' | 'rejected' | 'stale' | 'none';
 
 /** Kept beside each cache: what it was made from. */
 interface CodeCacheMeta {
-  format: 1;
+  format: 2;
   node: string;
   arch: string;
   bytes: number;
-  crc32: number;
+  sha256: string;
 }
 
 /** The subdirectory of the compile cache directory that holds the bundles' caches (Node's own entries are in `v<version>-…`). */
@@ -41,7 +41,7 @@ interface Loaded {
   name: string;
   script: Script;
   bytes: number;
-  crc32: number;
+  sha256: string;
 }
 
 /**
@@ -71,7 +71,7 @@ function readCache(cacheDir: string, name: string): { meta: CodeCacheMeta; data:
   try {
     const files = paths(cacheDir, name);
     const meta = JSON.parse(readFileSync(files.meta, 'utf8')) as CodeCacheMeta;
-    if (meta.format !== 1) return undefined;
+    if (meta.format !== 2) return undefined;
     return { meta, data: readFileSync(files.data) };
   } catch {
     return undefined;
@@ -93,8 +93,10 @@ export function requireBundle(file: string, options: { cacheDir?: string; record
     return;
   }
   const bytes = readFileSync(file);
-  const checksum = crc32(bytes);
-  const matches = cached !== undefined && cached.meta.bytes === bytes.length && cached.meta.crc32 === checksum && cached.meta.node === process.version && cached.meta.arch === process.arch;
+  // SHA-256, not zlib's CRC-32: crypto is loaded and initialised for the service anyway, zlib would
+  // be loaded for this alone (docs/performance.md "Start-up").
+  const checksum = hash('sha256', bytes, 'base64');
+  const matches = cached !== undefined && cached.meta.bytes === bytes.length && cached.meta.sha256 === checksum && cached.meta.node === process.version && cached.meta.arch === process.arch;
   if (!matches && !options.record) {
     uses[name] = 'stale';
     require(file);
@@ -109,7 +111,7 @@ export function requireBundle(file: string, options: { cacheDir?: string; record
     importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   uses[name] = !matches ? (cached ? 'stale' : 'none') : script.cachedDataRejected ? 'rejected' : 'accepted';
-  if (options.record) state().loaded.push({ name, script, bytes: bytes.length, crc32: checksum });
+  if (options.record) state().loaded.push({ name, script, bytes: bytes.length, sha256: checksum });
   const moduleRequire = createRequire(file);
   const module = { id: file, filename: file, path: dirname(file), exports: {}, loaded: false, children: [], paths: moduleRequire.resolve.paths('x') ?? [], require: moduleRequire };
   moduleRequire.cache[file] = module as unknown as NodeJS.Module;
@@ -124,10 +126,10 @@ export function requireBundle(file: string, options: { cacheDir?: string; record
 export function writeCodeCaches(cacheDir: string): { name: string; bytes: number }[] {
   const written: { name: string; bytes: number }[] = [];
   mkdirSync(join(cacheDir, CODE_CACHE_SUBDIR), { recursive: true, mode: 0o755 });
-  for (const { name, script, bytes, crc32: checksum } of state().loaded) {
+  for (const { name, script, bytes, sha256: checksum } of state().loaded) {
     const data = script.createCachedData();
     const files = paths(cacheDir, name);
-    const meta: CodeCacheMeta = { format: 1, node: process.version, arch: process.arch, bytes, crc32: checksum };
+    const meta: CodeCacheMeta = { format: 2, node: process.version, arch: process.arch, bytes, sha256: checksum };
     writeFileSync(files.data, data, { mode: 0o644 });
     writeFileSync(files.meta, `${JSON.stringify(meta)}\n`, { mode: 0o644 });
     written.push({ name, bytes: data.length });

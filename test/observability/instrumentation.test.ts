@@ -6,6 +6,7 @@ import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { freePort, MAIN, ROOT, startProcess, type ServiceProcess } from '../helpers/process';
 import { eventFor, SECRET } from './support/harness';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver';
@@ -206,6 +207,19 @@ describe.each([
     }
   });
 
+  it('reads a gzip-encoded hook call and exports gzip-compressed with OTEL_EXPORTER_OTLP_COMPRESSION=gzip (zlib is loaded on first use in the bundles)', async () => {
+    const { proc, hook } = await launch({ OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' });
+    const res = await fetch(`${hook}/hooks/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', authorization: SECRET, traceparent: `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01` },
+      body: gzipSync(JSON.stringify(eventFor())),
+    });
+    expect(res.status).toBe(200);
+    expect(await stop(proc)).toBe(0);
+    await receiver.waitForSpan((s) => s.name === 'POST /hooks/token' && s.traceId === TRACE_SAMPLED);
+    expect(receiver.requests.filter((r) => r.path === '/v1/traces').map((r) => r.headers['content-encoding'])).toEqual(['gzip']);
+  });
+
   it('lets OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults', async () => {
     const { proc, hook } = await launch({ OTEL_SERVICE_NAME: 'okta-hook-eu', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=staging' });
     await callHook(hook, `00-${TRACE_SAMPLED}-${PARENT_SPAN}-01`);
@@ -278,6 +292,47 @@ describe('the image bundles (scripts/bundle.js)', () => {
     const nonBuiltin = [...main.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!).filter((name) => !isBuiltin(name));
     expect(nonBuiltin).toEqual([]);
     expect(readFileSync(BUNDLED_BUILD.instrumentation, 'utf8').includes('node_modules/pino/pino.js')).toBe(false);
+  });
+
+  it('start, answer probes, a hook call and metrics without loading HTTP/2, TLS, HTTPS or zlib (each deferred to its first use by scripts/bundle.js)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deferred-'));
+    const list = join(dir, 'modules.json');
+    const preload = join(dir, 'record-modules.js');
+    writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`);
+    const [hookPort, metricsPort, otlpPort] = [await freePort(), await freePort(), await freePort()];
+    const proc = startProcess(
+      {
+        NODE_ENV: 'test',
+        HOOK_SECRET: SECRET,
+        HOOK_HOST: '127.0.0.1',
+        HOOK_PORT: String(hookPort),
+        METRICS_HOST: '127.0.0.1',
+        METRICS_PORT: String(metricsPort),
+        SHUTDOWN_DELAY_MS: '0',
+        // Tracing on, OTLP over HTTP (the default protocol) to a port nobody listens on: nothing is due before the stop.
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
+        OTEL_BSP_SCHEDULE_DELAY: '600000',
+        ...IMAGE_ENTRY.env,
+      },
+      ['--require', preload, ...IMAGE_ENTRY.args!()],
+    );
+    try {
+      await proc.waitFor('okta-token-hook ready', 15000);
+      const hook = `http://127.0.0.1:${hookPort}`;
+      expect((await fetch(`${hook}/healthz`)).status).toBe(200);
+      expect((await fetch(`${hook}/readyz`)).status).toBe(200);
+      const call = await fetch(`${hook}/hooks/token`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: SECRET }, body: JSON.stringify(eventFor()) });
+      expect(call.status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(200);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      const loaded = (JSON.parse(readFileSync(list, 'utf8')) as string[]).filter((entry) => entry.startsWith('NativeModule ')).map((entry) => entry.slice('NativeModule '.length));
+      expect(loaded).toContain('http');
+      for (const deferred of ['http2', 'tls', 'https', 'zlib']) expect([deferred, loaded.includes(deferred)]).toEqual([deferred, false]);
+    } finally {
+      if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('hold no dynamic import() (the OTLP transport\'s `import("http")` is a require): the image runs them through vm.Script, where one would need an experimental loader', () => {

@@ -3,6 +3,8 @@
  * into regular expression literals are escaped so the bundle is ASCII only, without changing
  * what any pattern matches. Each case runs the original and the escaped source and compares.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runInThisContext } from 'node:vm';
 
 const { escapeNonAscii } = require('../../scripts/bundle.js') as {
@@ -56,5 +58,42 @@ describe('escapeNonAscii', () => {
   it('returns ASCII sources unchanged', () => {
     const source = 'const a = /x\\/y/g.test("x/y") ? `t${1}` : 1 / 2;';
     expect(escapeNonAscii(source)).toEqual({ code: source, left: [] });
+  });
+});
+
+describe('deferRequires', () => {
+  const { deferRequires, DEFERRED_REQUIRES } = require('../../scripts/bundle.js') as {
+    deferRequires(source: string, filePath: string): string;
+    DEFERRED_REQUIRES: { file: RegExp; line: string; lazy: string }[];
+  };
+  const inflation = DEFERRED_REQUIRES.find((entry) => entry.line.includes("require('zlib')") && entry.file.test('/app/node_modules/inflation/index.js'))!;
+
+  it('defers a listed require in the file it names, and leaves other files alone', () => {
+    const source = `'use strict'\n${inflation.line}\nmodule.exports = function inflate (stream) { return stream.pipe(zlib.createUnzip()) }\n`;
+    const deferred = deferRequires(source, '/app/node_modules/inflation/index.js');
+    expect(deferred).not.toContain(inflation.line);
+    expect(deferred).toContain(inflation.lazy);
+    expect(deferRequires(source, '/app/node_modules/other/index.js')).toBe(source);
+  });
+
+  it('fails the build when a listed line is gone or found twice (a dependency update moved it)', () => {
+    expect(() => deferRequires("'use strict'\nvar zlib = require('node:zlib')\n", '/app/node_modules/inflation/index.js')).toThrow(/expected the line `var zlib = require\('zlib'\)` once in \/app\/node_modules\/inflation\/index\.js/);
+    expect(() => deferRequires(`${inflation.line}\n${inflation.line}\n`, '/app/node_modules/inflation/index.js')).toThrow(/once in/);
+  });
+
+  it('finds every listed line once in the installed dependencies', () => {
+    const files: Record<string, string> = {
+      client: 'node_modules/undici/lib/dispatcher/client.js',
+      promClient: 'node_modules/prom-client/index.js',
+      inflation: 'node_modules/inflation/index.js',
+      destroy: 'node_modules/destroy/index.js',
+      otlp: 'node_modules/@opentelemetry/otlp-exporter-base/build/esm/transport/http-transport-utils.js',
+    };
+    for (const entry of DEFERRED_REQUIRES) {
+      const file = Object.values(files).find((candidate) => entry.file.test(`/app/${candidate}`));
+      expect([entry.line, file]).toEqual([entry.line, expect.any(String)]);
+      const source = readFileSync(join(__dirname, '..', '..', file!), 'utf8');
+      expect([entry.line, source.split(entry.line).length - 1]).toEqual([entry.line, 1]);
+    }
   });
 });

@@ -4,6 +4,7 @@
  * dist/instrumentation.js and dist/main.js, and reads back what it reported.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +77,7 @@ describe('code cache of the bundles (src/code-cache.ts)', () => {
     expect(made.written).toEqual([{ name: 'main.js', bytes: expect.any(Number) }]);
     for (const file of ['main.js.v8', 'main.js.json']) expect(statSync(join(cacheDir, 'bundles', file)).mode & 0o444).toBe(0o444);
     const meta = JSON.parse(readFileSync(join(cacheDir, 'bundles', 'main.js.json'), 'utf8')) as Record<string, unknown>;
-    expect(meta).toEqual({ format: 1, node: process.version, arch: process.arch, bytes: Buffer.byteLength(BUNDLE), crc32: expect.any(Number) });
+    expect(meta).toEqual({ format: 2, node: process.version, arch: process.arch, bytes: Buffer.byteLength(BUNDLE), sha256: createHash('sha256').update(BUNDLE).digest('base64') });
     const used = load(bundle, { cacheDir });
     expect(used.uses).toEqual({ 'main.js': 'accepted' });
     expect(used.exports).toEqual(made.exports);

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 
 interface OtlpAnyValue {
   stringValue?: string;
@@ -84,6 +85,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      // As a collector does: a gzip-compressed export (OTEL_EXPORTER_OTLP_COMPRESSION=gzip) is read decompressed.
+      if (req.headers['content-encoding'] === 'gzip') chunks.splice(0, chunks.length, gunzipSync(Buffer.concat(chunks)));
       const contentType = req.headers['content-type'] ?? '';
       requests.push({ path: req.url ?? '', contentType, headers: req.headers });
       if (req.method !== 'POST' || !['/v1/traces', '/v1/logs'].includes(req.url ?? '') || !contentType.startsWith('application/json')) {
