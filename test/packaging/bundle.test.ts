@@ -3,7 +3,9 @@
  * into regular expression literals are escaped so the bundle is ASCII only, without changing
  * what any pattern matches. Each case runs the original and the escaped source and compares.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInThisContext } from 'node:vm';
 
@@ -95,5 +97,54 @@ describe('deferRequires', () => {
       const source = readFileSync(join(__dirname, '..', '..', file!), 'utf8');
       expect([entry.line, source.split(entry.line).length - 1]).toEqual([entry.line, 1]);
     }
+  });
+});
+
+describe('lazyReexports', () => {
+  const { lazyReexports } = require('../../scripts/bundle.js') as { lazyReexports(source: string, filePath: string): string };
+  const dist = join(__dirname, '..', '..', 'node_modules', '@opentelemetry', 'semantic-conventions', 'dist');
+  const index = join(dist, 'index.cjs');
+
+  it('exports the same names and values as semantic-conventions\' index, and loads a deprecated module only when one of its names is read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lazy-reexports-'));
+    try {
+      const lazy = join(dir, 'index.cjs');
+      writeFileSync(lazy, lazyReexports(readFileSync(index, 'utf8'), index).replaceAll('require("./', `require(${JSON.stringify(`${dist}/`).slice(0, -1)}`));
+      const script = `
+        const lazy = require(${JSON.stringify(lazy)});
+        const loaded = () => Object.keys(require.cache).filter((file) => /SemanticAttributes|SemanticResourceAttributes/.test(file)).map((file) => file.split('/').pop());
+        const before = loaded();
+        const stable = lazy.ATTR_SERVICE_NAME;
+        const afterStable = loaded();
+        const deprecated = lazy.SEMATTRS_HTTP_METHOD;
+        const afterDeprecated = loaded();
+        const original = require(${JSON.stringify(index)});
+        const keys = (o) => Object.keys(o).sort();
+        const sameKeys = JSON.stringify(keys(lazy)) === JSON.stringify(keys(original));
+        const differing = keys(original).filter((key) => lazy[key] !== original[key]);
+        console.log(JSON.stringify({ before, stable, afterStable, deprecated, afterDeprecated, sameKeys, differing, count: keys(lazy).length, descriptor: Object.getOwnPropertyDescriptor(lazy, 'SEMATTRS_HTTP_METHOD') }));
+      `;
+      const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toEqual({
+        before: [],
+        stable: 'service.name',
+        afterStable: [],
+        deprecated: 'http.method',
+        afterDeprecated: ['SemanticAttributes.cjs'],
+        sameKeys: true,
+        differing: [],
+        count: expect.any(Number),
+        descriptor: { value: 'http.method', writable: true, enumerable: true, configurable: true },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails the build when the index no longer re-exports the deprecated modules as expected', () => {
+    expect(() => lazyReexports('Object.defineProperty(exports, Symbol.toStringTag, { value: "Module" });\n', index)).toThrow(/no longer has the expected re-exports/);
+    const reshaped = 'const require_SemanticAttributes = require("./trace/SemanticAttributes.cjs");\nconst require_SemanticResourceAttributes = require("./resource/SemanticResourceAttributes.cjs");\nexports.SEMATTRS_X = require_SemanticAttributes.SEMATTRS_X;\nexports.SEMRESATTRS_Y = require_SemanticResourceAttributes.SEMRESATTRS_Y;\nconst copy = require_SemanticAttributes;\n';
+    expect(() => lazyReexports(reshaped, index)).toThrow(/no longer has the expected re-exports/);
   });
 });
