@@ -148,6 +148,8 @@ const lazySdkNodeRequires = {
  * - `zlib` in the body parser's inflation (a compressed request body), in Koa's `destroy` (a
  *   replaced stream body) and in the OTLP HTTP transport (OTEL_EXPORTER_OTLP_COMPRESSION=gzip):
  *   loaded by the first such body or export.
+ * - Not a require, the same idea: mime-types' extension maps, built from the whole MIME database
+ *   when it loads, for shorthands the hook's path never uses.
  * A line that is no longer found fails the build, so a dependency update that moves one is seen.
  */
 const DEFERRED_REQUIRES = [
@@ -165,6 +167,19 @@ const DEFERRED_REQUIRES = [
     file: /[\\/]inflation[\\/]index\.js$/,
     line: "var zlib = require('zlib')",
     lazy: "var zlib = { get createUnzip() { return require('zlib').createUnzip }, get createBrotliDecompress() { return require('zlib').createBrotliDecompress } }",
+  },
+  {
+    // mime-types builds its extension maps from the whole MIME database (about 2,500 types, each
+    // scored) when loaded; they serve shorthands (`ctx.type = 'text'`, `lookup('json')`) and
+    // `extension()`, which the hook's path never uses (full media types only). Built on first use.
+    file: /[\\/]mime-types[\\/]index\.js$/,
+    line: 'populateMaps(exports.extensions, exports.types)',
+    lazy:
+      'var extensionsMap = exports.extensions, typesMap = exports.types, conflicts = exports._extensionConflicts, mapsBuilt = false; ' +
+      'function builtMaps () { if (!mapsBuilt) { mapsBuilt = true; populateMaps(extensionsMap, typesMap) } } ' +
+      "Object.defineProperty(exports, 'extensions', { enumerable: true, configurable: true, get: function () { builtMaps(); return extensionsMap } }); " +
+      "Object.defineProperty(exports, 'types', { enumerable: true, configurable: true, get: function () { builtMaps(); return typesMap } }); " +
+      "Object.defineProperty(exports, '_extensionConflicts', { enumerable: true, configurable: true, get: function () { builtMaps(); return conflicts } })",
   },
   {
     // Koa's `destroy` asks whether a replaced stream body is a zlib stream; the service's bodies are strings.

@@ -243,7 +243,13 @@ export function createApp(deps: AppDeps): Koa {
   app.use(async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) jsonError(ctx, 404, 'not_found', 'No such endpoint');
+      // The router's own answers (no route, a method the path does not take, a method it does not
+      // know) in JSON like every other error; `Allow` stays as the router set it.
+      if (ctx.body === undefined) {
+        if (ctx.status === 404) jsonError(ctx, 404, 'not_found', 'No such endpoint');
+        else if (ctx.status === 405) jsonError(ctx, 405, 'method_not_allowed', `Method not allowed; this endpoint takes ${ctx.response.get('Allow') || 'none'}`);
+        else if (ctx.status === 501) jsonError(ctx, 501, 'not_implemented', 'Method not implemented');
+      }
     } catch (err) {
       const error = err as HttpError;
       const status = error.status ?? error.statusCode ?? 500;

@@ -156,13 +156,22 @@ describe('bad input', () => {
     expect(res.body).toEqual({ error: 'payload_too_large', message: 'Request body exceeds 2048 bytes' });
   });
 
-  it('answers 404 JSON for unknown paths and 405 for wrong methods', async () => {
+  it('answers 404 JSON for unknown paths, 405 JSON with Allow for wrong methods and 501 JSON for unknown methods', async () => {
     const { callback } = buildTestApp();
     const notFound = await request(callback).get('/nope');
     expect(notFound.status).toBe(404);
     expect(notFound.body).toEqual({ error: 'not_found', message: 'No such endpoint' });
     const wrongMethod = await request(callback).get('/hooks/token');
     expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(wrongMethod.headers.allow).toBe('POST');
+    expect(wrongMethod.body).toEqual({ error: 'method_not_allowed', message: 'Method not allowed; this endpoint takes POST' });
+    const probeMethod = await request(callback).delete('/healthz');
+    expect(probeMethod.status).toBe(405);
+    expect(probeMethod.body).toMatchObject({ error: 'method_not_allowed' });
+    const unknownMethod = await request(callback).propfind('/hooks/token');
+    expect(unknownMethod.status).toBe(501);
+    expect(unknownMethod.body).toEqual({ error: 'not_implemented', message: 'Method not implemented' });
   });
 });
 

@@ -89,6 +89,7 @@ describe('deferRequires', () => {
       promClient: 'node_modules/prom-client/index.js',
       inflation: 'node_modules/inflation/index.js',
       destroy: 'node_modules/destroy/index.js',
+      mimeTypes: 'node_modules/mime-types/index.js',
       otlp: 'node_modules/@opentelemetry/otlp-exporter-base/build/esm/transport/http-transport-utils.js',
     };
     for (const entry of DEFERRED_REQUIRES) {
@@ -96,6 +97,43 @@ describe('deferRequires', () => {
       expect([entry.line, file]).toEqual([entry.line, expect.any(String)]);
       const source = readFileSync(join(__dirname, '..', '..', file!), 'utf8');
       expect([entry.line, source.split(entry.line).length - 1]).toEqual([entry.line, 1]);
+    }
+  });
+});
+
+describe('mime-types with its maps built on first use (DEFERRED_REQUIRES)', () => {
+  const { deferRequires } = require('../../scripts/bundle.js') as { deferRequires(source: string, filePath: string): string };
+  const dir = join(__dirname, '..', '..', 'node_modules', 'mime-types');
+
+  it('answers lookup, extension, contentType, types and extensions as the original does, and builds the maps only when one is used', () => {
+    const temp = mkdtempSync(join(tmpdir(), 'mime-types-'));
+    try {
+      const deferred = deferRequires(readFileSync(join(dir, 'index.js'), 'utf8'), join(dir, 'index.js'))
+        .replace("require('mime-db')", `require(${JSON.stringify(require.resolve('mime-db', { paths: [dir] }))})`)
+        .replace("require('./mimeScore')", `require(${JSON.stringify(join(dir, 'mimeScore.js'))})`);
+      writeFileSync(join(temp, 'index.js'), deferred);
+      const dbPath = require.resolve('mime-db', { paths: [dir] });
+      const script = `
+        // Building the maps lists the whole database (Object.keys(db)): counted through a proxy.
+        const db = require(${JSON.stringify(dbPath)});
+        let listed = 0;
+        require.cache[${JSON.stringify(dbPath)}].exports = new Proxy(db, { ownKeys: (target) => (listed++, Reflect.ownKeys(target)) });
+        const lazy = require(${JSON.stringify(join(temp, 'index.js'))});
+        const full = lazy.contentType('application/json');
+        const listedByFullType = listed;
+        lazy.lookup('json');
+        const listedByShorthand = listed;
+        const original = require(${JSON.stringify(join(dir, 'index.js'))});
+        const answers = (m) => [m.lookup('json'), m.lookup('x.html'), m.lookup('nope'), m.extension('text/html'), m.contentType('text'), m.charset('text/plain'), Object.keys(m.types).length, Object.keys(m.extensions).length, m._extensionConflicts.length, m.types.mp4, m.extensions['application/json']];
+        console.log(JSON.stringify({ full, listedByFullType, listedByShorthand, same: JSON.stringify(answers(lazy)) === JSON.stringify(answers(original)), answers: answers(lazy) }));
+      `;
+      const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      const result = JSON.parse(run.stdout) as { full: string; listedByFullType: number; listedByShorthand: number; same: boolean; answers: unknown[] };
+      expect(result).toMatchObject({ full: 'application/json; charset=utf-8', listedByFullType: 0, listedByShorthand: 1, same: true });
+      expect(result.answers.slice(0, 6)).toEqual(['application/json', 'text/html', false, 'html', 'text/plain; charset=utf-8', 'UTF-8']);
+    } finally {
+      rmSync(temp, { recursive: true, force: true });
     }
   });
 });
