@@ -6,7 +6,6 @@
  */
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { SignJWT } from 'jose';
 import { parseJson, send, UpstreamError, isUnhealthyStatus, type UpstreamResponse } from './http-client';
 import type { Dispatcher } from 'undici';
 
@@ -161,6 +160,9 @@ export class ClientCredentialsClient {
     const now = Math.floor(this.#now() / 1000);
     const header: { alg: string; kid?: string; typ: string } = { alg: signingKey.algorithm, typ: 'JWT' };
     if (signingKey.keyId) header.kid = signingKey.keyId;
+    // Loaded on first use: only `private_key_jwt` clients sign, and the service otherwise never loads
+    // the JWT library (header-secret deployments, lookups with a client secret).
+    const { SignJWT } = require('jose') as typeof import('jose');
     return new SignJWT({})
       .setProtectedHeader(header)
       .setIssuer(clientId)

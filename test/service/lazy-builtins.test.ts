@@ -21,9 +21,14 @@ describe('built-in modules the service never loads', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("answers probes, hook calls and every kind of error without loading Node's fetch or web streams (tracing on)", async () => {
+  it("answers probes, hook calls and every kind of error without loading Node's fetch or web streams, or the JWT library (tracing on)", async () => {
     const list = join(dir, 'modules.json');
-    const preload = await writeTemp(dir, 'record-modules.js', `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`);
+    const files = join(dir, 'files.json');
+    const preload = await writeTemp(
+      dir,
+      'record-modules.js',
+      `process.on('exit', () => { const fs = require('node:fs'); fs.writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)); fs.writeFileSync(${JSON.stringify(files)}, JSON.stringify(Object.keys(require.cache))); });\n`,
+    );
     const [port, metricsPort, otlpPort] = [await freePort(), await freePort(), await freePort()];
     const proc = startProcess(
       {
@@ -65,6 +70,11 @@ describe('built-in modules the service never loads', () => {
     const loaded = JSON.parse(await readFile(list, 'utf8')) as string[];
     expect(loaded.length).toBeGreaterThan(100);
     expect(loaded.filter((name) => /internal\/deps\/undici|internal\/webstreams\//.test(name))).toEqual([]);
+    // Nor the JWT library: header-secret deployments and lookups without `private_key_jwt` never sign or verify one
+    // (the example rules have an HTTP lookup, so the lookups' credentials module is loaded).
+    const required = JSON.parse(await readFile(files, 'utf8')) as string[];
+    expect(required.some((file) => /[\\/]dist[\\/]lookups[\\/]credentials\.js$/.test(file))).toBe(true);
+    expect(required.filter((file) => /[\\/]node_modules[\\/]jose[\\/]/.test(file))).toEqual([]);
   }, 30_000);
 });
 
