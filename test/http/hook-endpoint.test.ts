@@ -1,7 +1,8 @@
 import request from 'supertest';
 import type { TokenHookResponse } from '../../src/hook/types';
 import { buildTestApp, metricValue, TEST_SECRET } from '../helpers/app';
-import { fixedEngine, sleep } from '../helpers/engines';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fixedEngine } from '../helpers/engines';
 import { OKTA_FIXTURES, oktaFixture } from '../helpers/fixtures';
 
 const post = (callback: ReturnType<typeof buildTestApp>['callback'], body: unknown, headers: Record<string, string> = {}) =>
@@ -84,7 +85,7 @@ describe('POST /hooks/token', () => {
   });
 
   it('gives up on an engine that ignores the deadline and answers 500 shortly after it', async () => {
-    const { callback } = buildTestApp({ env: { HOOK_DEADLINE_MS: '100' }, engine: fixedEngine(async () => { await sleep(8000); return { changes: [], lifetimes: [] }; }) });
+    const { callback } = buildTestApp({ env: { HOOK_DEADLINE_MS: '100' }, engine: fixedEngine(async () => { await delay(8000, undefined, { ref: false }); return { changes: [], lifetimes: [] }; }) });
     const started = Date.now();
     const res = await post(callback, oktaFixture('token-hook-minimal'));
     expect(res.status).toBe(500);
