@@ -56,7 +56,7 @@ export async function warmUpEngine(engine: ClaimsEngine, options: { iterations?:
  * so warming it would be start-up time spent for nothing (about a third of this step's CPU when it
  * was used). `requests` probe-and-hook pairs, `perConnection` pairs on each keep-alive connection
  * (the last call asks the server to close it), as Okta's calls arrive: opening and closing a
- * connection per call cost about 10 ms more of start-up for the same first second after ready
+ * connection per call cost about 17 ms more of start-up for the same first second after ready
  * (docs/performance.md "Start-up").
  */
 export async function warmUpHttp(app: Koa, requests = 30, perConnection = 5): Promise<{ calls: number; ms: number }> {
@@ -68,12 +68,9 @@ export async function warmUpHttp(app: Koa, requests = 30, perConnection = 5): Pr
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
     const bodies = TEMPLATE_NAMES.map((name) => JSON.stringify(template(name)));
-    const wire = (connection: 'keep-alive' | 'close') => ({
-      health: wireRequest('GET', '/healthz', undefined, connection),
-      posts: bodies.map((body) => wireRequest('POST', '/hooks/token', body, connection)),
-    });
-    const kept = wire('keep-alive');
-    const last = wire('close');
+    const health = wireRequest('GET', '/healthz', undefined, 'keep-alive');
+    const posts = bodies.map((body) => wireRequest('POST', '/hooks/token', body, 'keep-alive'));
+    const lastPosts = bodies.map((body) => wireRequest('POST', '/hooks/token', body, 'close'));
     // A probe call before each hook call: they share Node's HTTP server, Koa and the router, and
     // without them the first second after ready was slower (p99 at 1,000/s about 27 against 14 ms
     // in 6 interleaved runs), for about 30 ms less start-up.
@@ -81,8 +78,8 @@ export async function warmUpHttp(app: Koa, requests = 30, perConnection = 5): Pr
       const pairs = Math.min(perConnection, requests - i);
       const connection = await openConnection(port);
       for (let j = 0; j < pairs; j++) {
-        await connection.exchange(kept.health);
-        await connection.exchange((j === pairs - 1 ? last : kept).posts[(i + j) % bodies.length]!);
+        await connection.exchange(health);
+        await connection.exchange((j === pairs - 1 ? lastPosts : posts)[(i + j) % bodies.length]!);
         calls += 2;
       }
       await connection.closed;
